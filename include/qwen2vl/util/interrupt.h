@@ -1,0 +1,55 @@
+// SIGINT and SIGTERM handling: remove partial output, then exit with
+// ExitCode::kInterrupted (130).
+//
+// The signal handler itself only writes the signal number to a pipe, because
+// removing a folder tree is not async-signal-safe. A watcher thread reads the
+// pipe, removes every path registered with ScopedCleanupPath, logs what it
+// removed and ends the process with _exit(130), so destructors do not run.
+// Signal masks are not changed, and child processes get the default handlers
+// after exec as usual.
+#pragma once
+
+#include <filesystem>
+#include <mutex>
+
+namespace qwen2vl {
+
+// Install the handlers and start the watcher thread. Call once, early in
+// main(). A signal that was ignored when the process started (for example
+// SIGINT in a job that a shell started with `&`) stays ignored. Later calls
+// do nothing.
+void install_interrupt_handler();
+
+// While alive, registers `path` for recursive removal when SIGINT or SIGTERM
+// ends the process. Without install_interrupt_handler() nothing is removed.
+class ScopedCleanupPath {
+ public:
+  ScopedCleanupPath() = default;
+  explicit ScopedCleanupPath(std::filesystem::path path);
+  ~ScopedCleanupPath();
+  ScopedCleanupPath(const ScopedCleanupPath&) = delete;
+  ScopedCleanupPath& operator=(const ScopedCleanupPath&) = delete;
+
+  // Register `path` in place of the current one; an empty path registers nothing.
+  void reset(std::filesystem::path path = {});
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// While alive, an interrupt waits before it removes anything, so that a
+// sequence of renames (StagedOutputDir::commit) is never cut in half. Keep it
+// short: the process cannot be interrupted while one is held. Re-entrant.
+class InterruptCriticalSection {
+ public:
+  InterruptCriticalSection();
+  ~InterruptCriticalSection();
+  InterruptCriticalSection(const InterruptCriticalSection&) = delete;
+  InterruptCriticalSection& operator=(const InterruptCriticalSection&) = delete;
+
+ private:
+  std::unique_lock<std::recursive_mutex> lock_;
+};
+
+}  // namespace qwen2vl

@@ -1,0 +1,234 @@
+#include "qwen2vl/export/graph_export.h"
+
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "qwen2vl/error.h"
+#include "qwen2vl/torchscript/prepare.h"
+#include "qwen2vl/torchscript/profile.h"
+#include "qwen2vl/util/progress.h"
+#include "qwen2vl/validate/onnxruntime.h"
+
+namespace qwen2vl {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+constexpr uint64_t kBrowserChunkBytes = 2000ull * 1000 * 1000;  // below the 2 GiB ArrayBuffer limit
+
+std::vector<c10::IValue> as_arguments(const validate::NamedTensors& inputs) {
+  std::vector<c10::IValue> arguments;
+  for (const auto& [name, tensor] : inputs) arguments.emplace_back(tensor);
+  return arguments;
+}
+
+// The method's results in contract order: a tensor or a flat tuple.
+std::vector<const Value*> graph_results(const torch::jit::Graph& graph) {
+  std::vector<const Value*> results;
+  for (const Value* output : graph.outputs()) {
+    const Node* producer = output->node();
+    if (producer->kind() == c10::prim::TupleConstruct) {
+      results.insert(results.end(), producer->inputs().begin(), producer->inputs().end());
+    } else {
+      results.push_back(output);
+    }
+  }
+  return results;
+}
+
+// The first node on the way to `target` whose tensor outputs have only static
+// dims although one of its tensor inputs has a dynamic dim: where a trace
+// turned a size into a constant.
+const Node* find_frozen_origin(const torch::jit::Graph& graph, const Profile& profile, const Value* target) {
+  std::unordered_set<const Node*> ancestors;
+  std::vector<const Node*> pending = {target->node()};
+  while (!pending.empty()) {
+    const Node* node = pending.back();
+    pending.pop_back();
+    if (!ancestors.insert(node).second) continue;
+    for (const Value* input : node->inputs()) pending.push_back(input->node());
+  }
+  for (const Node* node : graph.nodes()) {
+    if (!ancestors.count(node)) continue;
+    bool input_dynamic = false;
+    for (const Value* input : node->inputs()) {
+      auto found = profile.values.find(input);
+      if (found == profile.values.end() || !found->second.is_tensor) continue;
+      for (int64_t d = 0; d < found->second.rank(); ++d) input_dynamic = input_dynamic || found->second.dim_is_dynamic(d);
+    }
+    bool output_static = true;
+    bool has_tensor_output = false;
+    for (const Value* output : node->outputs()) {
+      auto found = profile.values.find(output);
+      if (found == profile.values.end() || !found->second.is_tensor) continue;
+      has_tensor_output = true;
+      for (int64_t d = 0; d < found->second.rank(); ++d) output_static = output_static && !found->second.dim_is_dynamic(d);
+    }
+    if (input_dynamic && has_tensor_output && output_static && node->kind() != c10::aten::size) return node;
+  }
+  return nullptr;
+}
+
+bool is_image_axis(const std::string& axis_name) {
+  return axis_name == axis::kPatches || axis_name == axis::kImages || axis_name == axis::kImageTokens;
+}
+
+// Every dim the task declares dynamic must have changed between the profile
+// runs; a frozen one means the trace baked a size in.
+void check_dynamic_dims(const PreparedMethod& prepared, const Profile& profile, const GraphSpec& graph,
+                        const ExportOptions& options, ExportedGraph& exported) {
+  auto results = graph_results(*prepared.graph);
+  for (size_t i = 0; i < results.size() && i < graph.outputs.size(); ++i) {
+    const auto& spec = graph.outputs[i];
+    const auto& info = profile.at(results[i]);
+    for (size_t d = 0; d < spec.dims.size(); ++d) {
+      if (!spec.dims[d].is_dynamic() || info.dim_is_dynamic(d)) continue;
+      std::string origin;
+      if (const Node* node = find_frozen_origin(*prepared.graph, profile, results[i])) {
+        std::string line = python_source_line(node);
+        origin = " The size became a constant at `" + node_text(node) + "`" + (line.empty() ? "" : " (" + line + ")") + ".";
+      }
+      std::string message = "output " + spec.name + " of " + graph.method + " keeps size " +
+                            std::to_string(info.sizes.front().at(d)) + " in dim " + std::to_string(d) +
+                            " at every profiled size, but that dim must follow '" + spec.dims[d].param + "'." + origin;
+      if (options.allow_static_vision && is_image_axis(spec.dims[d].param)) {
+        exported.warnings.push_back(message);
+        spdlog::warn("{}", message);
+        continue;
+      }
+      throw unsupported(message + " Trace the checkpoint with tools/trace_model.py, which keeps this size dynamic.");
+    }
+  }
+}
+
+Profile profile_graph(const LoadedModule& loaded, const ModelConfig& config, const GraphSpec& graph,
+                      const ExportOptions& options, const PreparedMethod& prepared, ExportedGraph& exported) {
+  auto sets = profiling_size_sets(options, graph);
+  bool static_vision = loaded.metadata.value("vision", std::string("dynamic")) == "static";
+  if (static_vision && graph.takes_images) {
+    if (!options.allow_static_vision) {
+      throw unsupported("the vision encoder in " + loaded.path.string() +
+                        " was traced with transformers' own vision code, which freezes the number and size of "
+                        "images; trace with tools/trace_model.py without --plain-vision, or pass "
+                        "--allow-static-vision to export it for the traced image count only");
+    }
+    // Keep the first set's images; vary only the text sizes.
+    sets[1].spec.batch_size = sets[0].spec.batch_size;
+    sets[1].spec.grids = sets[0].spec.image_grids();
+    sets[1].label = describe(sets[1].spec, graph);
+    exported.warnings.push_back("static vision: the graph accepts only the traced images (" + sets[0].label + ")");
+    spdlog::warn("exporting {} with a static vision encoder: it accepts only {}", graph.method, sets[0].label);
+  }
+
+  std::vector<std::vector<c10::IValue>> input_sets;
+  for (const auto& set : sets) {
+    input_sets.push_back(as_arguments(make_graph_inputs(graph, config, set)));
+    exported.profiled_sizes.push_back(set.label);
+  }
+  spdlog::info("profiling {} at {} and {}", graph.method, sets[0].label, sets[1].label);
+  ProfileFailure failure;
+  try {
+    return profile_method(prepared, loaded.module, input_sets, &failure);
+  } catch (const Error& error) {
+    if (failure.run == 1 && graph.takes_images) {
+      throw unsupported("the traced " + graph.method + " runs at " + sets[0].label + " but fails at " + sets[1].label +
+                        ", in `" + failure.node + "`" +
+                        (failure.source_line.empty() ? "" : " (" + failure.source_line + ")") + ": " + failure.message +
+                        ". A plain torch.jit.trace freezes the number and size of images; trace with "
+                        "tools/trace_model.py, or pass --allow-static-vision to keep the traced image count");
+    }
+    throw;
+  }
+}
+
+onnx::ValueInfo value_info(const TensorSpec& spec) {
+  return onnx::ValueInfo{spec.name, spec.type, spec.dims};
+}
+
+std::vector<std::string> names_of(const std::vector<TensorSpec>& specs) {
+  std::vector<std::string> names;
+  for (const auto& spec : specs) names.push_back(spec.name);
+  return names;
+}
+
+}  // namespace
+
+ExportedGraph export_graph(const LoadedModule& loaded, const ModelConfig& config, const GraphSpec& graph,
+                           const ExportOptions& options, const std::filesystem::path& output_dir, bool chunked) {
+  ExportedGraph exported;
+  exported.file = graph.file;
+  exported.method = graph.method;
+  exported.spec = graph;
+
+  PreparedMethod prepared = prepare_method(loaded.module, graph.method);
+  Profile profile = profile_graph(loaded, config, graph, options, prepared, exported);
+  check_dynamic_dims(prepared, profile, graph, options, exported);
+
+  spdlog::info("lowering {} to ONNX opset {}", graph.method, options.opset);
+  auto lowered = lower::lower_method(prepared, profile, names_of(graph.inputs), names_of(graph.outputs));
+  if (!lowered.unsupported.empty()) {
+    exported.unsupported = std::move(lowered.unsupported);
+    return exported;
+  }
+
+  onnx::Model model;
+  model.graph = std::move(lowered.graph);
+  model.graph.name = graph.method;
+  model.opset = options.opset;
+  model.producer_version = QWEN2VL_VERSION;
+  model.metadata = {{"source_method", graph.method}, {"task", options.task}};
+  for (const auto& input : graph.inputs) model.graph.inputs.push_back(value_info(input));
+  for (const auto& output : graph.outputs) model.graph.outputs.push_back(value_info(output));
+  exported.node_count = model.graph.nodes.size();
+
+  onnx::WriteOptions write_options;
+  write_options.max_chunk_bytes = chunked ? kBrowserChunkBytes : 0;
+  uint64_t total_bytes = 0;
+  for (const auto& initializer : model.graph.initializers) total_bytes += initializer.byte_size;
+  Progress progress("writing " + graph.file, total_bytes, ProgressUnit::kBytes);
+  write_options.progress = [&progress](uint64_t done, uint64_t) { progress.update(done); };
+  auto path = output_dir / graph.file;
+  std::filesystem::create_directories(path.parent_path());
+  exported.written = onnx::write_model(model, path, write_options);
+  progress.finish();
+  spdlog::info("wrote {}: {} nodes, {} initializers in {} data file(s)", graph.file, exported.node_count,
+               model.graph.initializers.size(), exported.written.data_files.size());
+  return exported;
+}
+
+void validate_graph(const LoadedModule& loaded, const ModelConfig& config, const GraphSpec& graph,
+                    const ExportOptions& options, const std::filesystem::path& output_dir, ExportedGraph& exported) {
+  auto sets = validation_size_sets(graph);
+  bool static_vision = loaded.metadata.value("vision", std::string("dynamic")) == "static";
+  if (static_vision && graph.takes_images) {
+    // Only the traced image count is valid; validate at the first profile set.
+    sets = {profiling_size_sets(options, graph).front()};
+  }
+  validate::OrtRunOptions ort_options;
+  ort_options.python = options.python;
+  auto method = loaded.module.get_method(graph.method);
+
+  Progress progress("validating " + graph.file, sets.size());
+  for (const auto& set : sets) {
+    auto inputs = make_graph_inputs(graph, config, set);
+    c10::IValue result = method(as_arguments(inputs));
+    validate::NamedTensors expected;
+    std::vector<torch::Tensor> tensors;
+    if (result.isTuple()) {
+      for (const auto& element : result.toTupleRef().elements()) tensors.push_back(element.toTensor());
+    } else {
+      tensors.push_back(result.toTensor());
+    }
+    for (size_t i = 0; i < tensors.size() && i < graph.outputs.size(); ++i) {
+      expected.emplace_back(graph.outputs[i].name, tensors[i]);
+    }
+    auto actual = validate::run_onnxruntime(output_dir / graph.file, inputs, ort_options);
+    exported.validation.push_back({set.label, validate::compare_outputs(expected, actual, options.atol)});
+    progress.advance();
+  }
+  progress.finish();
+}
+
+}  // namespace qwen2vl
