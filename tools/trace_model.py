@@ -230,6 +230,12 @@ def build_metadata(methods, sizes, args, arguments) -> dict:
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
         "traced_shapes": {method: [list(tensor.shape) for tensor in arguments[method]] for method in methods},
+        # A plain trace accepts only these grids; the exporter profiles it at them.
+        "traced_image_grids": {
+            method: [list(grid) for grid in (TRACE_VISION_GRIDS if method == "vision_encoder" else TRACE_SPEC.grids)]
+            for method in methods
+            if method not in ("embed_tokens", "decoder")
+        },
         "input_names": {method: input_names(method, sizes.num_layers) for method in methods},
         "output_names": {method: output_names(method, sizes.num_layers) for method in methods},
     }

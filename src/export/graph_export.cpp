@@ -103,6 +103,8 @@ void check_dynamic_dims(const PreparedMethod& prepared, const Profile& profile, 
   }
 }
 
+std::vector<GridThw> traced_image_grids(const LoadedModule& loaded, const std::string& method);
+
 Profile profile_graph(const LoadedModule& loaded, const ModelConfig& config, const GraphSpec& graph,
                       const ExportOptions& options, const PreparedMethod& prepared, ExportedGraph& exported) {
   auto sets = profiling_size_sets(options, graph);
@@ -114,17 +116,29 @@ Profile profile_graph(const LoadedModule& loaded, const ModelConfig& config, con
                         "images; trace with tools/trace_model.py without --plain-vision, or pass "
                         "--allow-static-vision to export it for the traced image count only");
     }
-    // Keep the first set's images; vary only the text sizes.
-    sets[1].spec.batch_size = sets[0].spec.batch_size;
-    sets[1].spec.grids = sets[0].spec.image_grids();
-    sets[1].label = describe(sets[1].spec, graph);
+    // A plain trace accepts only the grids it was traced with: profile every
+    // set at those, and vary only the text sizes.
+    std::vector<GridThw> traced_grids = traced_image_grids(loaded, graph.method);
+    if (traced_grids.empty()) traced_grids = sets[0].spec.image_grids();
+    for (auto& set : sets) {
+      set.spec.grids = traced_grids;
+      set.label = describe(set.spec, graph);
+    }
     exported.warnings.push_back("static vision: the graph accepts only the traced images (" + sets[0].label + ")");
     spdlog::warn("exporting {} with a static vision encoder: it accepts only {}", graph.method, sets[0].label);
   }
 
   std::vector<std::vector<c10::IValue>> input_sets;
   for (const auto& set : sets) {
-    input_sets.push_back(as_arguments(make_graph_inputs(graph, config, set)));
+    try {
+      input_sets.push_back(as_arguments(make_graph_inputs(graph, config, set)));
+    } catch (const Error& error) {
+      // The first set comes from the command line, so the fix is a flag.
+      if (error.code() != ExitCode::kInvalidInput) throw;
+      throw Error(ExitCode::kUsage, std::string(error.what()) +
+                                        " (the dummy-input flags --batch-size, --sequence-length, --num-images and "
+                                        "--image-grid must fit together)");
+    }
     exported.profiled_sizes.push_back(set.label);
   }
   spdlog::info("profiling {} at {} and {}", graph.method, sets[0].label, sets[1].label);
@@ -141,6 +155,19 @@ Profile profile_graph(const LoadedModule& loaded, const ModelConfig& config, con
     }
     throw;
   }
+}
+
+// The grids recorded by tools/trace_model.py for `method` (key
+// traced_image_grids of qwen2vl_export.json); empty when absent.
+std::vector<GridThw> traced_image_grids(const LoadedModule& loaded, const std::string& method) {
+  std::vector<GridThw> grids;
+  const auto& recorded = loaded.metadata.value("traced_image_grids", nlohmann::json::object());
+  if (!recorded.is_object() || !recorded.contains(method) || !recorded[method].is_array()) return grids;
+  for (const auto& row : recorded[method]) {
+    if (!row.is_array() || row.size() != 3 || !row[0].is_number_integer()) return {};
+    grids.push_back({row[0].get<int64_t>(), row[1].get<int64_t>(), row[2].get<int64_t>()});
+  }
+  return grids;
 }
 
 onnx::ValueInfo value_info(const TensorSpec& spec) {
@@ -203,8 +230,22 @@ void validate_graph(const LoadedModule& loaded, const ModelConfig& config, const
   auto sets = validation_size_sets(graph);
   bool static_vision = loaded.metadata.value("vision", std::string("dynamic")) == "static";
   if (static_vision && graph.takes_images) {
-    // Only the traced image count is valid; validate at the first profile set.
-    sets = {profiling_size_sets(options, graph).front()};
+    // Only the traced grids are valid: pin them, and drop the sets whose
+    // sequence is too short to hold their tokens (the decode step).
+    std::vector<GridThw> traced_grids = traced_image_grids(loaded, graph.method);
+    if (traced_grids.empty()) traced_grids = profiling_size_sets(options, graph).front().spec.image_grids();
+    std::vector<SizeSet> pinned;
+    for (auto set : sets) {
+      set.spec.grids = traced_grids;
+      set.label = describe(set.spec, graph);
+      try {
+        make_dummy_inputs(config, set.spec);
+        pinned.push_back(set);
+      } catch (const Error&) {
+        spdlog::debug("skipping validation at {}: the traced images do not fit", set.label);
+      }
+    }
+    sets = pinned;
   }
   validate::OrtRunOptions ort_options;
   ort_options.python = options.python;

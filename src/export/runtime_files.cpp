@@ -22,9 +22,35 @@ void copy_companion(const std::filesystem::path& from, const std::filesystem::pa
   if (error) throw io_error("cannot copy " + from.string() + " to " + to.string() + ": " + error.message());
 }
 
+// Fills the transformers.js fields of config.json for the runtime layout.
+void add_transformers_js_fields(const ModelConfig& model, const std::vector<ExportedGraph>& graphs,
+                                nlohmann::json& config) {
+  // transformers.js (checked on 4.3.2) reads the language model's sizes of a qwen2_vl
+  // config from the top level, as in the hub configs that transformers 4.x wrote, and
+  // not from text_config. Without num_hidden_layers there it creates no
+  // past_key_values inputs and the decoder's first run fails.
+  config["num_hidden_layers"] = model.text.num_hidden_layers;
+  config["num_attention_heads"] = model.text.num_attention_heads;
+  config["num_key_value_heads"] = model.text.num_key_value_heads;
+  config["hidden_size"] = model.text.hidden_size;
+
+  nlohmann::json& js_config = config["transformers.js_config"];
+  // The graphs are float32 and named without a dtype suffix. transformers.js picks
+  // fp32 by default only on the "cpu" device of Node.js. In browsers ("wasm") it
+  // would look for <graph>_quantized.onnx instead.
+  js_config["dtype"] = "fp32";
+  // transformers.js loads <graph>.onnx_data, <graph>.onnx_data_1, ... up to the chunk count given here.
+  nlohmann::json chunks = nlohmann::json::object();
+  for (const auto& graph : graphs) {
+    auto file = std::filesystem::path(graph.file).filename().string();
+    chunks[file] = graph.written.data_files.size();
+  }
+  js_config["use_external_data_format"] = chunks;
+}
+
 }  // namespace
 
-void write_runtime_files(const TaskSpec& task, const ModelConfig&, const std::filesystem::path& config_path,
+void write_runtime_files(const TaskSpec& task, const ModelConfig& model, const std::filesystem::path& config_path,
                          const std::vector<ExportedGraph>& graphs, const std::filesystem::path& output_dir) {
   auto checkpoint_dir = config_path.parent_path();
   for (const char* name : kCompanionFiles) {
@@ -35,15 +61,7 @@ void write_runtime_files(const TaskSpec& task, const ModelConfig&, const std::fi
   std::ifstream in(config_path);
   nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
   if (config.is_discarded()) throw invalid_input("config is not valid JSON: " + config_path.string());
-  if (task.runtime_layout) {
-    // transformers.js loads <graph>.onnx_data, _1, ... when told how many chunks each graph has.
-    nlohmann::json chunks = nlohmann::json::object();
-    for (const auto& graph : graphs) {
-      auto file = std::filesystem::path(graph.file).filename().string();
-      chunks[file] = graph.written.data_files.size();
-    }
-    config["transformers.js_config"]["use_external_data_format"] = chunks;
-  }
+  if (task.runtime_layout) add_transformers_js_fields(model, graphs, config);
   std::ofstream out(output_dir / "config.json");
   out << config.dump(2) << "\n";
   if (!out) throw io_error("cannot write " + (output_dir / "config.json").string());

@@ -36,7 +36,7 @@ std::string describe(const DummyInputSpec& spec, const GraphSpec& graph) {
     }
     out << ")";
   }
-  if (spec.left_padding > 0) out << ", left padding " << spec.left_padding;
+  if (spec.left_padding > 0 && graph.method != "vision_encoder") out << ", left padding " << spec.left_padding;
   return out.str();
 }
 

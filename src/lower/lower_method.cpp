@@ -1,5 +1,7 @@
 #include "qwen2vl/lower/lower_method.h"
 
+#include <unordered_set>
+
 #include <spdlog/spdlog.h>
 
 #include "qwen2vl/error.h"
@@ -58,7 +60,19 @@ LoweringResult lower_method(const PreparedMethod& prepared, const Profile& profi
   for (size_t i = 0; i < input_names.size(); ++i) context.set(graph.inputs()[i + 1], input_names[i]);
 
   const Registry& registry = Registry::instance();
+  // Outputs of nodes that failed to lower: their users are skipped, so each
+  // problem is reported once, at its source.
+  std::unordered_set<const Value*> failed_values;
+  auto mark_failed = [&](const Node* node) {
+    for (const Value* output : node->outputs()) failed_values.insert(output);
+  };
   for (const Node* node : graph.nodes()) {
+    bool reads_failed = false;
+    for (const Value* input : node->inputs()) reads_failed = reads_failed || failed_values.count(input) > 0;
+    if (reads_failed) {
+      mark_failed(node);
+      continue;
+    }
     const Lowering* lowering = registry.find(node->kind());
     bool is_structural = node->kind() == c10::prim::Constant || node->kind() == c10::prim::GetAttr ||
                          node->kind() == c10::prim::ListConstruct || node->kind() == c10::prim::TupleConstruct;
@@ -76,15 +90,18 @@ LoweringResult lower_method(const PreparedMethod& prepared, const Profile& profi
     if (!lowering) {
       result.unsupported.push_back({node->kind().toQualString(), schema_of(node), node_text(node), origin,
                                     "no lowering registered"});
+      mark_failed(node);
       continue;
     }
     try {
       (*lowering)(context, node);
     } catch (const UnsupportedNode& error) {
       result.unsupported.push_back({node->kind().toQualString(), schema_of(node), node_text(node), origin, error.what()});
+      mark_failed(node);
     } catch (const c10::Error& error) {
       result.unsupported.push_back({node->kind().toQualString(), schema_of(node), node_text(node), origin,
                                     error.what_without_backtrace()});
+      mark_failed(node);
     }
   }
   if (!result.unsupported.empty()) return result;

@@ -87,6 +87,35 @@ void lower_arange(LoweringContext& context, const Node* node) {
   context.set(node->output(), b.op("Range", {scalar(start, 0), scalar(end, 0), scalar(step, 1)}));
 }
 
+// meshgrid(tensors, indexing): output i is tensor i laid along its own dim
+// and expanded to the full grid. "xy" swaps the first two dims.
+void lower_meshgrid(LoweringContext& context, const Node* node) {
+  auto& b = context.b();
+  auto tensors = context.tensor_list(node->input(0));
+  std::string indexing = "ij";
+  if (node->inputs().size() > 1 && !context.is_none(node->input(1))) indexing = context.constant(node->input(1)).toStringRef();
+  int64_t count = static_cast<int64_t>(tensors.size());
+  if (count == 0) throw UnsupportedNode("meshgrid of an opaque list");
+
+  std::vector<int64_t> position(count);
+  for (int64_t i = 0; i < count; ++i) position[i] = i;
+  if (indexing == "xy" && count >= 2) std::swap(position[0], position[1]);
+
+  std::vector<std::string> lengths(count);
+  for (int64_t i = 0; i < count; ++i) lengths[position[i]] = b.reshape(tensors[i], b.i64({-1}));
+  std::vector<std::string> dims;
+  for (const auto& flat : lengths) dims.push_back(b.shape(flat));
+  std::string grid_shape = b.concat(dims);
+
+  std::vector<std::string> outputs;
+  for (int64_t i = 0; i < count; ++i) {
+    std::vector<int64_t> view(count, 1);
+    view[position[i]] = -1;
+    outputs.push_back(b.op("Expand", {b.reshape(tensors[i], b.i64(view)), grid_shape}));
+  }
+  context.set_list(node->output(), outputs);
+}
+
 void lower_scalar_tensor(LoweringContext& context, const Node* node) {
   context.set(node->output(), context.tensor_as(node->input(0), context.type_of(node->output())));
 }
@@ -108,6 +137,7 @@ void add_creation_lowerings(Registry& registry) {
   registry.add("aten::new_full", [](LoweringContext& c, const Node* n) { lower_new(c, n, 0, true); });
   registry.add("aten::arange", lower_arange);
   registry.add("aten::scalar_tensor", lower_scalar_tensor);
+  registry.add("aten::meshgrid", lower_meshgrid);
 }
 
 }  // namespace qwen2vl::lower
