@@ -17,11 +17,6 @@ from export_support import error_lines, run_exporter, run_tool
 
 LOG_PREFIXES = ("info:", "warning:", "error:")
 
-STATIC_VISION_BUG = (
-    "qwen2vl-export profiles a static trace at its own dummy grids (two 1x4x4 images) instead of the traced "
-    "ones and keeps the batch size fixed, and aten::meshgrid of transformers' vision code has no lowering, "
-    "so --allow-static-vision fails with exit code 4"
-)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +68,6 @@ def test_plain_trace_leaves_no_output(rejected):
     assert leftovers == []
 
 
-@pytest.mark.xfail(strict=True, reason=STATIC_VISION_BUG)
 def test_allow_static_vision_exits_zero(allowed):
     process, _ = allowed
     assert process.returncode == 0, process.stderr
@@ -85,7 +79,6 @@ def test_allow_static_vision_warns(allowed):
     assert any("static vision" in line for line in warnings), process.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=STATIC_VISION_BUG)
 def test_allow_static_vision_report_records_warning(allowed):
     _, output_dir = allowed
     report = json.loads((output_dir / "export_report.json").read_text())
