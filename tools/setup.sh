@@ -10,7 +10,8 @@
 #   demo         build, then make the tiny random checkpoint out/tiny, trace it to
 #                out/tiny/qwen2vl.pt and export it to out/tiny-text-generation-with-past
 #   test         build everything, then run ctest
-#   --with-node  also install the npm packages for the JavaScript tests into node_modules/
+#   --with-node  also install the npm packages of the JavaScript tests (tests/js/package.json
+#                and its package-lock.json) into tests/js/node_modules/
 #
 # Environment:
 #   PYTHON        interpreter that creates .venv (default: python3.11, else python3)
@@ -27,10 +28,7 @@ JOBS="${BUILD_JOBS:-$(nproc)}"
 APT_PACKAGES=(cmake ninja-build g++ libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
               libprotobuf-dev protobuf-compiler)
 
-# onnxruntime-node is the version that @huggingface/transformers 4.3.2 pins,
-# so npm installs one copy. --ignore-scripts skips its install script, which
-# would download more binaries.
-NODE_PACKAGES=(onnxruntime-node@1.30.0 @huggingface/transformers@4.3.2)
+JS_TESTS_DIR="$ROOT/tests/js"
 
 DEMO_CHECKPOINT="$ROOT/out/tiny"
 DEMO_ARCHIVE="$DEMO_CHECKPOINT/qwen2vl.pt"
@@ -159,20 +157,29 @@ create_venv() {
 }
 
 install_node_packages() {
-  step "npm packages (--with-node)"
+  step "npm packages of $JS_TESTS_DIR (--with-node)"
   if ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
   fi
-  local stamp="$ROOT/node_modules/.qwen2vl-node-packages"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${NODE_PACKAGES[*]}" ]; then
-    note "already installed: ${NODE_PACKAGES[*]}"
+  # sharp, which transformers.js reads images with, declares "node": ">=20.9.0".
+  if ! node -e 'const [major, minor] = process.versions.node.split(".").map(Number);
+                process.exit(major > 20 || (major === 20 && minor >= 9) ? 0 : 1)'; then
+    fail "node $(node --version) is too old for the JavaScript tests: they need Node.js 20.9 or newer (Debian 12's nodejs package is 18)"
+  fi
+  # The stamp contains a hash of package.json and package-lock.json, so npm runs again
+  # only when they change. npm ci deletes node_modules/, and the stamp with it.
+  local stamp="$JS_TESTS_DIR/node_modules/.qwen2vl-npm-packages.sha256"
+  local wanted
+  wanted="$(cat "$JS_TESTS_DIR/package.json" "$JS_TESTS_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+    note "packages of tests/js/package-lock.json already installed"
     return
   fi
-  # --no-save and --no-package-lock: the packages go to node_modules/ only,
-  # because the repository has no package.json.
-  (cd "$ROOT" && run npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-    "${NODE_PACKAGES[@]}")
-  printf '%s\n' "${NODE_PACKAGES[*]}" >"$stamp"
+  # npm ci installs exactly the versions of package-lock.json. --ignore-scripts skips
+  # the install script of onnxruntime-node, which would download GPU binaries from
+  # outside the npm registry. Its package already contains the CPU binaries.
+  (cd "$JS_TESTS_DIR" && run npm ci --ignore-scripts --no-audit --no-fund)
+  printf '%s\n' "$wanted" >"$stamp"
 }
 
 configure() {

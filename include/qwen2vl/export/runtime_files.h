@@ -13,8 +13,9 @@ namespace qwen2vl {
 
 // Copy config.json (and generation_config.json, preprocessor_config.json and
 // tokenizer files when the checkpoint folder has them) into `output_dir`.
-// For the runtime layout, config.json gains transformers.js_config with the
-// number of external data chunks of each graph.
+// For the runtime layout, config.json gains transformers.js_config (the
+// number of external data chunks of each graph, dtype fp32) and the text
+// sizes at the top level, where transformers.js reads them for qwen2_vl.
 void write_runtime_files(const TaskSpec& task, const ModelConfig& config, const std::filesystem::path& config_path,
                          const std::vector<ExportedGraph>& graphs, const std::filesystem::path& output_dir);
 
