@@ -161,7 +161,7 @@ def load_inputs(np, session, in_dir):
                 f"input '{model_input.name}' must be {expected_dtype} but {path} contains {array.dtype}",
             )
         check_shape(model_input, array.shape, dim_values)
-        feeds[model_input.name] = np.ascontiguousarray(array)
+        feeds[model_input.name] = np.asarray(array, order="C")
 
     unused = sorted(
         name for name in os.listdir(in_dir) if name.endswith(".npy") and name not in expected_files
@@ -203,7 +203,7 @@ def write_outputs(np, names, values, out_dir, output_list):
     try:
         os.makedirs(out_dir, exist_ok=True)
         for name, value in zip(names, values):
-            np.save(os.path.join(out_dir, name + ".npy"), np.ascontiguousarray(value), allow_pickle=False)
+            np.save(os.path.join(out_dir, name + ".npy"), np.asarray(value, order="C"), allow_pickle=False)
         if output_list:
             with open(output_list, "w", encoding="utf-8") as handle:
                 handle.writelines(name + "\n" for name in names)

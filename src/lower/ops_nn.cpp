@@ -9,6 +9,14 @@ namespace {
 
 int64_t normalize_dim(int64_t dim, int64_t rank) { return dim < 0 ? dim + rank : dim; }
 
+// ConstantOfShape's value attribute: a 1-D tensor of one element (the ONNX
+// checker rejects a 0-d one).
+onnx::TensorValue fill_value(float value, DataType type) {
+  onnx::TensorValue fill = onnx::TensorValue::float_scalar(value, type);
+  fill.dims = {1};
+  return fill;
+}
+
 // linear(x, W, b) = x W^T + b. Gemm with transB=1 reads W as stored, so the
 // runtime never keeps a transposed copy of the weight:
 //   y = Reshape(Gemm(Reshape(x, [-1, in]), W, b, transB=1), shape(x)[:-1] ++ [out])
@@ -72,7 +80,7 @@ void lower_layer_norm(LoweringContext& context, const Node* node) {
   int64_t count = static_cast<int64_t>(normalized->size());
   std::string x = context.tensor_as(node->input(0), type);
   std::string scale = context.is_none(node->input(2))
-                          ? b.op("ConstantOfShape", {b.i64(*normalized)}, {{"value", onnx::TensorValue::float_scalar(1.0f, type)}})
+                          ? b.op("ConstantOfShape", {b.i64(*normalized)}, {{"value", fill_value(1.0f, type)}})
                           : context.tensor_as(node->input(2), type);
   std::vector<std::string> inputs = {x, scale};
   if (!context.is_none(node->input(3))) inputs.push_back(context.tensor_as(node->input(3), type));
@@ -177,7 +185,7 @@ void lower_sdpa(LoweringContext& context, const Node* node) {
   if (context.constant(node->input(5)).toBool()) {
     // is_causal: query i sees keys 0..i (top-left aligned, as torch does).
     std::string ones = b.op("ConstantOfShape", {b.op("Slice", {b.shape(scores), b.i64({rank - 2}), b.i64({rank})})},
-                            {{"value", onnx::TensorValue::float_scalar(1.0f, DataType::kFloat)}});
+                            {{"value", fill_value(1.0f, DataType::kFloat)}});
     std::string lower = b.cast(b.op("Trilu", {ones}, {{"upper", int64_t(0)}}), DataType::kBool);
     scores = b.op("Where", {lower, scores, b.scalar(-INFINITY, type)});
   }

@@ -80,15 +80,24 @@ void lower_argmax(LoweringContext& context, const Node* node, bool is_max) {
   int64_t rank = context.rank_of(node->input(0));
   int64_t keepdim = context.constant(node->input(2)).toBool();
   int64_t dim = 0;
-  if (context.is_none(node->input(1))) {
+  bool flattened = context.is_none(node->input(1));
+  if (flattened) {
     x = b.reshape(x, b.i64({-1}));
   } else {
     dim = normalize_dim(context.constant_int(node->input(1)), rank);
   }
-  context.set(node->output(), b.op(is_max ? "ArgMax" : "ArgMin", {x}, {{"axis", dim}, {"keepdims", keepdim}}));
+  std::string result = b.op(is_max ? "ArgMax" : "ArgMin", {x}, {{"axis", dim}, {"keepdims", keepdim}});
+  if (flattened && keepdim) {
+    // torch keeps every dim of x as size 1, not only the flattened one.
+    result = b.reshape(result, b.i64(std::vector<int64_t>(rank, 1)));
+  }
+  context.set(node->output(), result);
 }
 
-// all / any: min / max over the values as int64, then back to bool.
+// all / any: min / max over the values as int64, then > 0. Over zero
+// elements ReduceMin yields INT64_MAX and ReduceMax INT64_MIN, so the
+// comparison gives torch's all() = true and any() = false, where a Cast to
+// bool would turn both into true.
 void lower_all_any(LoweringContext& context, const Node* node, bool is_all) {
   auto& b = context.b();
   std::string x = b.cast(context.tensor_as(node->input(0), DataType::kBool), DataType::kInt64);
@@ -102,7 +111,7 @@ void lower_all_any(LoweringContext& context, const Node* node, bool is_all) {
     for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
   }
   std::string reduced = b.op(is_all ? "ReduceMin" : "ReduceMax", {x, b.i64(axes)}, {{"keepdims", keepdim}});
-  context.set(node->output(), b.cast(reduced, DataType::kBool));
+  context.set(node->output(), b.op("Greater", {reduced, b.i64_scalar(0)}));
 }
 
 }  // namespace

@@ -162,15 +162,22 @@ void lower_slice(LoweringContext& context, const Node* node) {
                                              b.i64({step})}));
 }
 
-// narrow(x, dim, start, length) = x[start:start + length] along dim.
+// narrow(x, dim, start, length) = x[start:start + length] along dim. A
+// negative constant start counts from the end, so it becomes start + size
+// first: Slice would read start + length = 0 as an empty range.
 void lower_narrow(LoweringContext& context, const Node* node) {
   auto& b = context.b();
   int64_t rank = context.rank_of(node->input(0));
   int64_t dim = normalize_dim(context.constant_int(node->input(1)), rank);
-  std::string start = context.int_as_1d(context.int_value(node->input(2)));
+  std::string x = context.tensor(node->input(0));
+  IntValue start_value = context.int_value(node->input(2));
+  std::string start = context.int_as_1d(start_value);
+  if (std::holds_alternative<int64_t>(start_value) && std::get<int64_t>(start_value) < 0) {
+    start = b.op("Add", {start, b.dim(x, dim)});
+  }
   std::string length = context.int_as_1d(context.int_value(node->input(3)));
   std::string end = b.op("Add", {start, length});
-  context.set(node->output(), b.op("Slice", {context.tensor(node->input(0)), start, end, b.i64({dim})}));
+  context.set(node->output(), b.op("Slice", {x, start, end, b.i64({dim})}));
 }
 
 // select(x, dim, index) = Gather with a scalar index, which drops the dim.

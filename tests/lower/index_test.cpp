@@ -30,7 +30,8 @@ TEST(LowerIndex, GatherScatter) {
 def forward(self, x, positions, mask, row_ids, column_ids, gather_ids, element_mask, source, square):
     cumulative = torch.cumsum(mask, 0)
     position = (cumulative - 1).clamp(min=0)
-    return (x[positions], x[mask], x[row_ids, column_ids], x[:, column_ids], x[element_mask],
+    count = int(mask.sum())
+    return (x[:count], x[count:].sum(0), x[positions], x[gather_ids], x[mask], x[row_ids, column_ids], x[:, column_ids], x[element_mask],
             x.index_select(0, row_ids), x.index_select(1, column_ids % 4), torch.gather(x, 1, gather_ids),
             torch.gather(x, -1, gather_ids), x.masked_fill(mask.unsqueeze(1), -1.0),
             x.masked_fill(element_mask, 2.5),
@@ -43,7 +44,7 @@ def forward(self, x, positions, mask, row_ids, column_ids, gather_ids, element_m
   LoweringCase test_case;
   test_case.profile_sets = {index_inputs(4, 2), index_inputs(6, 3)};
   test_case.check_sets = {index_inputs(9, 4), index_inputs(5, 0)};
-  test_case.labels = {"index long", "index bool", "index two long", "index dim 1", "index bool 2-d",
+  test_case.labels = {"slice to int of sum", "slice from int of sum", "index long", "index 2-d long", "index bool", "index two long", "index dim 1", "index bool 2-d",
                       "index_select 0", "index_select 1", "gather", "gather -1", "masked_fill row mask",
                       "masked_fill element mask", "where scalar", "where tensors", "where int scalars",
                       "masked_scatter", "cumsum bool", "cumsum float", "cumsum long", "triu", "tril -1", "triu 1",
@@ -53,16 +54,18 @@ def forward(self, x, positions, mask, row_ids, column_ids, gather_ids, element_m
 
 TEST(LowerReduction, Reductions) {
   torch::manual_seed(21);
-  // x: [N, M, 5] float; m: [N, M] bool.
+  // x: [N, M, 5] float; m: [N, M] bool. 0-d results are unsqueezed because
+  // tools/ort_run.py returns 0-d outputs as shape [1].
   auto module = script_module(R"JIT(
 def forward(self, x, m):
     values, indices = x.max(1)
     kept_values, kept_indices = x.max(-1, keepdim=True)
-    return (x.mean(-1, keepdim=True), x.mean([0, 2]), x.mean(), x.sum(1), x.sum([-1], keepdim=True), x.sum(),
-            m.sum(), m.sum(1), m.sum(-1, keepdim=True), x.amax(-1), x.amax([0, 1], keepdim=True),
-            values, indices, kept_values, kept_indices, x.max(), x.min(0)[0], torch.max(x, x.flip(0)),
-            x.argmax(-1), x.argmax(), x.argmax(1, keepdim=True), x.argmax(keepdim=True), x.argmin(0),
-            m.all(), m.any(), m.all(1), m.any(-1, keepdim=True), (x > 0).all(-1), x.prod(-1))
+    return (x.mean(-1, keepdim=True), x.mean([0, 2]), x.mean().unsqueeze(0), x.sum(1), x.sum([-1], keepdim=True),
+            x.sum().unsqueeze(0), m.sum().unsqueeze(0), m.sum(1), m.sum(-1, keepdim=True), x.amax(-1),
+            x.amax([0, 1], keepdim=True), values, indices, kept_values, kept_indices, x.max().unsqueeze(0),
+            x.min(0)[0], torch.max(x, x.flip(0)), x.argmax(-1), x.argmax().unsqueeze(0), x.argmax(1, keepdim=True),
+            x.argmax(keepdim=True), x.argmin(0), m.all().unsqueeze(0), m.any().unsqueeze(0), m.all(1),
+            m.any(-1, keepdim=True), (x > 0).all(-1), x.prod(-1))
 )JIT");
   auto make_inputs = [](int64_t rows, int64_t columns) {
     return Inputs{torch::randn({rows, columns, 5}), torch::rand({rows, columns}) < 0.8};
@@ -80,10 +83,12 @@ def forward(self, x, m):
 
 TEST(LowerReduction, EmptyInputs) {
   torch::manual_seed(22);
-  // Reductions whose reduced dims may have size 0 in the check sets.
+  // Reductions over a dim of size 0, with 0-d results unsqueezed as in
+  // LowerReduction.Reductions.
   auto module = script_module(R"JIT(
 def forward(self, x, m):
-    return (m.any(), m.all(), m.any(0), m.all(0), m.sum(), m.sum(0), x.sum(0), x.mean(1), x.amax(1), x.prod(0))
+    return (m.any().unsqueeze(0), m.all().unsqueeze(0), m.any(0), m.all(0), m.sum().unsqueeze(0), m.sum(0),
+            x.sum(0), x.mean(1), x.amax(1), x.prod(0))
 )JIT");
   LoweringCase test_case;
   test_case.profile_sets = {{torch::randn({2, 3}), torch::rand({2, 3}) < 0.5},

@@ -107,6 +107,13 @@ inline void expect_lowering_matches(torch::jit::Module& module, const LoweringCa
   Profile profile = profile_method(prepared, module, profile_inputs);
 
   size_t input_count = test_case.profile_sets.front().size();
+  // NOTE: tools/ort_run.py passes arrays through np.ascontiguousarray, which
+  // turns 0-d inputs and outputs into shape [1], so they are rejected here.
+  for (const auto& inputs : test_case.check_sets) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      ASSERT_GT(inputs[i].dim(), 0) << "input " << i << " is 0-d; select a 0-d value inside the graph instead";
+    }
+  }
   std::vector<std::string> input_names;
   for (size_t i = 0; i < input_count; ++i) input_names.push_back("in" + std::to_string(i));
 
@@ -115,6 +122,9 @@ inline void expect_lowering_matches(torch::jit::Module& module, const LoweringCa
   std::vector<std::vector<torch::Tensor>> expected_outputs;
   for (const auto& inputs : test_case.check_sets) expected_outputs.push_back(run_reference(module, method, inputs));
   size_t output_count = profile_outputs.front().size();
+  for (size_t i = 0; i < output_count; ++i) {
+    ASSERT_GT(profile_outputs.front()[i].dim(), 0) << "output " << i << " is 0-d; unsqueeze it in the module";
+  }
   ASSERT_EQ(test_case.labels.size(), output_count) << "one label per output";
   std::vector<std::string> output_names;
   for (size_t i = 0; i < output_count; ++i) output_names.push_back("out" + std::to_string(i));

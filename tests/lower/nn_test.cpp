@@ -28,7 +28,8 @@ def forward(self, x2, x3, a, b, ids):
   };
   LoweringCase test_case;
   test_case.profile_sets = {make_inputs(1, 3), make_inputs(2, 5)};
-  test_case.check_sets = {make_inputs(3, 4)};
+  // The second check set has no tokens: x2 is [0, 4] and x3 is [2, 0, 4].
+  test_case.check_sets = {make_inputs(3, 4), make_inputs(2, 0)};
   test_case.labels = {"linear 2-d", "linear 3-d", "linear 3-d no bias", "linear 2-d no bias", "matmul weight.t",
                       "matmul 3-d", "bmm", "matmul vector", "softmax -1", "softmax 1", "log_softmax -2",
                       "layer_norm", "layer_norm no affine", "embedding"};
@@ -52,7 +53,8 @@ def forward(self, pixels):
                                {"small", torch::randn({2, 3, 2, 3, 3}) * 0.1}});
   LoweringCase test_case;
   test_case.profile_sets = {{torch::randn({2, 1176})}, {torch::randn({3, 1176})}};
-  test_case.check_sets = {{torch::randn({5, 1176})}};
+  // Zero patches, as for a prompt without images.
+  test_case.check_sets = {{torch::randn({5, 1176})}, {torch::randn({0, 1176})}};
   test_case.labels = {"patch embed", "patch embed with bias", "padded conv3d"};
   expect_lowering_matches(module, test_case);
 }
