@@ -9,10 +9,14 @@ tools/make_tiny_model.py and tools/trace_model.py.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiny_fixture import tiny_checkpoint  # noqa: E402
 
 from tool_runner import run_tool
 from example_inputs import ModelSizes  # noqa: I001 (tool_runner puts tools/ on sys.path first)
@@ -24,20 +28,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     """Folder of the tiny checkpoint, with the traced archive qwen2vl.pt inside."""
-    root = os.environ.get("QWEN2VL_FIXTURE_DIR")
-    if root:
-        tiny = Path(root) / "tiny"
-        for name in ("config.json", "model.safetensors", "qwen2vl.pt"):
-            if not (tiny / name).is_file():
-                pytest.fail(f"{tiny / name} is missing; run the ctest fixtures tiny_checkpoint and tiny_traced first")
-        return tiny
-
-    tiny = tmp_path_factory.mktemp("fixtures") / "tiny"
-    created = run_tool("make_tiny_model.py", tiny)
-    assert created.returncode == 0, created.stderr
-    traced = run_tool("trace_model.py", tiny, "--output", tiny / "qwen2vl.pt")
-    assert traced.returncode == 0, traced.stderr
-    return tiny
+    return tiny_checkpoint(tmp_path_factory, run_tool)
 
 
 @pytest.fixture(scope="session")
