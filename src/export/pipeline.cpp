@@ -32,6 +32,50 @@ void check_options(const ExportOptions& options) {
   }
 }
 
+// Dummy sizes from the command line must describe a run that fits in memory
+// and in the model's context; the profile runs the model at these sizes.
+void check_dummy_sizes(const ExportOptions& options, const ModelConfig& config) {
+  constexpr int64_t kMaxBatch = 256;
+  constexpr int64_t kMaxImages = 64;
+  constexpr int64_t kMaxPatchesPerImage = 64 * 64 * 16;
+  auto reject = [](const std::string& flag, int64_t value, const std::string& limit) {
+    throw Error(ExitCode::kUsage, flag + " " + std::to_string(value) + " is out of range: " + limit);
+  };
+  int64_t context = config.text.max_position_embeddings > 0 ? config.text.max_position_embeddings : (1 << 20);
+  if (options.batch_size && (*options.batch_size < 1 || *options.batch_size > kMaxBatch)) {
+    reject("--batch-size", *options.batch_size, "use 1 to " + std::to_string(kMaxBatch));
+  }
+  if (options.sequence_length && (*options.sequence_length < 1 || *options.sequence_length > context)) {
+    reject("--sequence-length", *options.sequence_length,
+           "use 1 to max_position_embeddings (" + std::to_string(context) + ")");
+  }
+  if (options.past_sequence_length && (*options.past_sequence_length < 0 || *options.past_sequence_length > context)) {
+    reject("--past-sequence-length", *options.past_sequence_length,
+           "use 0 to max_position_embeddings (" + std::to_string(context) + ")");
+  }
+  if (options.num_images && (*options.num_images < 0 || *options.num_images > kMaxImages)) {
+    reject("--num-images", *options.num_images, "use 0 to " + std::to_string(kMaxImages));
+  }
+  // The profile materializes logits [batch, sequence, vocab] in float32.
+  constexpr double kMaxLogitsBytes = 4.0 * (1ull << 30);
+  double logits_bytes = 4.0 * static_cast<double>(options.batch_size.value_or(2)) *
+                        static_cast<double>(options.sequence_length.value_or(20)) *
+                        static_cast<double>(config.text.vocab_size);
+  if (logits_bytes > kMaxLogitsBytes) {
+    throw Error(ExitCode::kUsage, "--batch-size times --sequence-length is too large: the profile would hold " +
+                                      std::to_string(static_cast<int64_t>(logits_bytes / (1ull << 20))) +
+                                      " MiB of logits; keep the dummy sizes small, they only need to differ");
+  }
+  if (options.image_grid) {
+    const auto& grid = *options.image_grid;
+    if (grid.t < 1 || grid.h < 1 || grid.w < 1 || grid.t * grid.h * grid.w > kMaxPatchesPerImage) {
+      throw Error(ExitCode::kUsage, "--image-grid " + std::to_string(grid.t) + "," + std::to_string(grid.h) + "," +
+                                        std::to_string(grid.w) + " is out of range: each of t, h, w must be at least 1 "
+                                        "and t*h*w at most " + std::to_string(kMaxPatchesPerImage) + " patches");
+    }
+  }
+}
+
 std::string unsupported_report(const std::vector<ExportedGraph>& graphs) {
   std::string text;
   size_t count = 0;
@@ -63,6 +107,7 @@ void run_export(const ExportOptions& options) {
                         "; pass --config with the checkpoint's config.json");
   }
   ModelConfig config = ModelConfig::from_file(config_path);
+  check_dummy_sizes(options, config);
   TaskSpec task = make_task_spec(options.task, config);
   StagedOutputDir staged(options.output_dir, options.force);
 

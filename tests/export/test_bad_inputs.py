@@ -1,0 +1,117 @@
+"""Bad input to `qwen2vl-export export`: one error line, the documented exit
+code, no hang, and nothing written."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from export_support import error_lines, run_exporter
+
+USAGE, INVALID_INPUT, UNSUPPORTED = 2, 3, 4
+
+
+def copy_config(tiny_dir: Path, folder: Path, edit) -> Path:
+    config = json.loads((tiny_dir / "config.json").read_text())
+    edit(config)
+    path = folder / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def unrelated_module(path: Path) -> None:
+    """A valid TorchScript archive of a module that is not a Qwen2-VL trace."""
+
+    class Doubler(torch.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    torch.jit.save(torch.jit.trace(Doubler(), torch.ones(2)), str(path))
+
+
+def make_case(name: str, tiny_dir: Path, folder: Path) -> list[str]:
+    """Write the files of case `name` into `folder` and return the export arguments."""
+    model = tiny_dir / "qwen2vl.pt"
+    config = tiny_dir / "config.json"
+    if name == "empty_model":
+        model = folder / "empty.pt"
+        model.write_bytes(b"")
+    elif name == "random_bytes":
+        model = folder / "random.pt"
+        model.write_bytes(bytes(range(256)) * 8)
+    elif name == "zip_not_torchscript":
+        model = folder / "other.pt"
+        with zipfile.ZipFile(model, "w") as archive:
+            archive.writestr("readme.txt", "not a model")
+    elif name == "truncated_model":
+        model = folder / "truncated.pt"
+        data = (tiny_dir / "qwen2vl.pt").read_bytes()
+        model.write_bytes(data[: len(data) // 2])
+    elif name == "unrelated_module":
+        model = folder / "doubler.pt"
+        unrelated_module(model)
+    elif name == "missing_config":
+        config = folder / "absent.json"
+    elif name == "config_wrong_type":
+        config = copy_config(tiny_dir, folder, lambda c: c["text_config"].update(hidden_size="64"))
+    elif name == "config_negative_size":
+        config = copy_config(tiny_dir, folder, lambda c: c["text_config"].update(num_hidden_layers=-2))
+    elif name == "config_mrope_mismatch":
+        config = copy_config(
+            tiny_dir, folder, lambda c: c["text_config"]["rope_parameters"].update(mrope_section=[2, 2, 2])
+        )
+    arguments = ["export", "--model", model, "--config", config]
+    extra = {
+        "odd_image_grid": ["--image-grid", "1,3,4"],
+        "opset_17": ["--opset", "17"],
+        "unknown_task": ["--task", "translation"],
+        "huge_sequence": ["--sequence-length", "100000000000"],
+    }
+    return arguments + extra.get(name, [])
+
+
+# case, exit code, a fragment of the error line
+CASES = [
+    ("empty_model", INVALID_INPUT, "empty"),
+    ("random_bytes", INVALID_INPUT, "not a TorchScript archive"),
+    ("zip_not_torchscript", INVALID_INPUT, "TorchScript"),
+    ("truncated_model", INVALID_INPUT, "truncated.pt"),
+    ("unrelated_module", INVALID_INPUT, "no method"),
+    ("missing_config", INVALID_INPUT, "absent.json"),
+    ("config_wrong_type", INVALID_INPUT, "text_config.hidden_size"),
+    ("config_negative_size", INVALID_INPUT, "num_hidden_layers"),
+    ("config_mrope_mismatch", INVALID_INPUT, "mrope_section"),
+    ("odd_image_grid", USAGE, "multiples of spatial_merge_size"),
+    ("opset_17", UNSUPPORTED, "opset"),
+    ("unknown_task", USAGE, "translation"),
+    ("huge_sequence", USAGE, "--sequence-length"),
+]
+
+
+@pytest.mark.parametrize("name, exit_code, fragment", CASES, ids=[case[0] for case in CASES])
+def test_bad_input_is_rejected(name, exit_code, fragment, exporter, tiny_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    arguments = make_case(name, tiny_dir, tmp_path)
+    process = run_exporter(exporter, *arguments, output_dir)
+    errors = error_lines(process.stderr)
+
+    assert process.returncode == exit_code, process.stderr
+    assert len(errors) == 1, process.stderr
+    assert fragment in errors[0]
+    assert not output_dir.exists()
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_non_empty_output_needs_force(exporter, tiny_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    (output_dir / "keep.txt").write_text("earlier export")
+    process = run_exporter(exporter, "export", "--model", tiny_dir / "qwen2vl.pt", "--no-validate", output_dir)
+
+    assert process.returncode == USAGE, process.stderr
+    assert "--force" in process.stderr
+    assert (output_dir / "keep.txt").read_text() == "earlier export"
