@@ -54,9 +54,7 @@ class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     archives_ = new TempDir();
-    const std::string python = environment("QWEN2VL_PYTHON");
-    ASSERT_FALSE(python.empty()) << "QWEN2VL_PYTHON is not set; run the tests through ctest";
-    const ProcessResult result = run_process({python, "-c", kMakeArchives, archives_->path().string()});
+    const ProcessResult result = run_process({python_exe(), "-c", kMakeArchives, archives_->path().string()});
     ASSERT_TRUE(result.succeeded()) << "creating test archives failed:\n" << result.stderr_text;
 
     const std::string small = read_file(archives_->path() / "small.pt");

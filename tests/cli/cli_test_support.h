@@ -63,10 +63,16 @@ inline std::vector<std::string> list_names(const std::filesystem::path& folder) 
   return names;
 }
 
-inline std::string environment(const char* name) {
+// The environment variable `name`, else `fallback` (a compile definition set
+// by tests/cli/CMakeLists.txt).
+inline std::string environment_or(const char* name, const char* fallback) {
   const char* value = std::getenv(name);
-  return value == nullptr ? "" : value;
+  return value != nullptr && *value != '\0' ? value : fallback;
 }
+
+inline std::string qwen2vl_exe() { return environment_or("QWEN2VL_EXE", QWEN2VL_DEFAULT_EXE); }
+inline std::string python_exe() { return environment_or("QWEN2VL_PYTHON", QWEN2VL_DEFAULT_PYTHON); }
+inline std::string fixture_dir() { return environment_or("QWEN2VL_FIXTURE_DIR", QWEN2VL_DEFAULT_FIXTURE_DIR); }
 
 struct CliResult {
   int exit_code = -1;
@@ -74,11 +80,9 @@ struct CliResult {
   std::string err;
 };
 
-// Run $QWEN2VL_EXE (set by ctest) with `args`.
+// Run qwen2vl-export with `args`.
 inline CliResult run_cli(const std::vector<std::string>& args) {
-  const std::string exe = environment("QWEN2VL_EXE");
-  EXPECT_FALSE(exe.empty()) << "QWEN2VL_EXE is not set; run the tests through ctest";
-  std::vector<std::string> argv = {exe};
+  std::vector<std::string> argv = {qwen2vl_exe()};
   argv.insert(argv.end(), args.begin(), args.end());
 
   ProcessOptions options;

@@ -17,11 +17,7 @@ const std::vector<std::string> kContractMethods = {
     "vision_encoder",     "embed_tokens",                 "decoder",
 };
 
-fs::path tiny_archive() {
-  const std::string fixtures = environment("QWEN2VL_FIXTURE_DIR");
-  EXPECT_FALSE(fixtures.empty()) << "QWEN2VL_FIXTURE_DIR is not set; run the tests through ctest";
-  return fs::path(fixtures) / "tiny" / "qwen2vl.pt";
-}
+fs::path tiny_archive() { return fs::path(fixture_dir()) / "tiny" / "qwen2vl.pt"; }
 
 TEST(CliTinyFixture, InspectText) {
   const fs::path archive = tiny_archive();
