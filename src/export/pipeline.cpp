@@ -130,6 +130,9 @@ void run_export(const ExportOptions& options) {
   write_runtime_files(task, config, config_path, graphs, staged.path());
 
   bool mismatch = false;
+  // NOTE: the LibTorch module stays loaded while ONNX Runtime loads each graph
+  // in its own process, so validation peaks near twice the weight bytes (17 GiB
+  // for Qwen2-VL-2B, docs/benchmarks.md). Export with --no-validate fits in ~1.1x.
   if (options.validate) {
     stage_start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < graphs.size(); ++i) {
