@@ -32,8 +32,8 @@ void check_options(const ExportOptions& options) {
   }
 }
 
-// Dummy sizes from the command line must describe a run that fits in memory
-// and in the model's context; the profile runs the model at these sizes.
+// Reject dummy sizes that exceed the model's context or would not fit in
+// memory, because the profile runs the model at these sizes.
 void check_dummy_sizes(const ExportOptions& options, const ModelConfig& config) {
   constexpr int64_t kMaxBatch = 256;
   constexpr int64_t kMaxImages = 64;
@@ -41,6 +41,7 @@ void check_dummy_sizes(const ExportOptions& options, const ModelConfig& config) 
   auto reject = [](const std::string& flag, int64_t value, const std::string& limit) {
     throw Error(ExitCode::kUsage, flag + " " + std::to_string(value) + " is out of range: " + limit);
   };
+
   int64_t context = config.text.max_position_embeddings > 0 ? config.text.max_position_embeddings : (1 << 20);
   if (options.batch_size && (*options.batch_size < 1 || *options.batch_size > kMaxBatch)) {
     reject("--batch-size", *options.batch_size, "use 1 to " + std::to_string(kMaxBatch));
@@ -56,6 +57,7 @@ void check_dummy_sizes(const ExportOptions& options, const ModelConfig& config) 
   if (options.num_images && (*options.num_images < 0 || *options.num_images > kMaxImages)) {
     reject("--num-images", *options.num_images, "use 0 to " + std::to_string(kMaxImages));
   }
+
   // The profile materializes logits [batch, sequence, vocab] in float32.
   constexpr double kMaxLogitsBytes = 4.0 * (1ull << 30);
   double logits_bytes = 4.0 * static_cast<double>(options.batch_size.value_or(2)) *

@@ -58,7 +58,7 @@ void lower_new(LoweringContext& context, const Node* node, double value, bool ha
 }
 
 // arange(end, ...), arange(start, end, ...), arange(start, end, step, ...):
-// the overload is told apart by the argument count (5, 6 or 7).
+// the argument count (5, 6 or 7) identifies the overload.
 void lower_arange(LoweringContext& context, const Node* node) {
   auto& b = context.b();
   DataType type = context.type_of(node->output());

@@ -183,7 +183,7 @@ void lower_sdpa(LoweringContext& context, const Node* node) {
     }
   }
   if (context.constant(node->input(5)).toBool()) {
-    // is_causal: query i sees keys 0..i (top-left aligned, as torch does).
+    // is_causal: query i attends to keys 0..i (top-left aligned, as torch does).
     std::string ones = b.op("ConstantOfShape", {b.op("Slice", {b.shape(scores), b.i64({rank - 2}), b.i64({rank})})},
                             {{"value", fill_value(1.0f, DataType::kFloat)}});
     std::string lower = b.cast(b.op("Trilu", {ones}, {{"upper", int64_t(0)}}), DataType::kBool);

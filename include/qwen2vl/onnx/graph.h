@@ -1,6 +1,6 @@
 // A plain C++ ONNX graph: what the lowering builds and the writer serializes.
 //
-// This header knows neither LibTorch nor protobuf. Initializers reference
+// This header includes neither LibTorch nor protobuf. Initializers reference
 // their bytes through a pointer kept alive by an owner handle, so a weight
 // goes from the loaded module to the external data file without a copy.
 #pragma once
