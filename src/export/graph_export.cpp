@@ -225,8 +225,8 @@ ExportedGraph export_graph(const LoadedModule& loaded, const ModelConfig& config
   return exported;
 }
 
-void validate_graph(const LoadedModule& loaded, const ModelConfig& config, const GraphSpec& graph,
-                    const ExportOptions& options, const std::filesystem::path& output_dir, ExportedGraph& exported) {
+std::vector<ValidationCase> compute_references(const LoadedModule& loaded, const ModelConfig& config,
+                                               const GraphSpec& graph, const ExportOptions& options) {
   auto sets = validation_size_sets(graph);
   bool static_vision = loaded.metadata.value("vision", std::string("dynamic")) == "static";
   if (static_vision && graph.takes_images) {
@@ -247,15 +247,11 @@ void validate_graph(const LoadedModule& loaded, const ModelConfig& config, const
     }
     sets = pinned;
   }
-  validate::OrtRunOptions ort_options;
-  ort_options.python = options.python;
   auto method = loaded.module.get_method(graph.method);
-
-  Progress progress("validating " + graph.file, sets.size());
+  std::vector<ValidationCase> cases;
   for (const auto& set : sets) {
-    auto inputs = make_graph_inputs(graph, config, set);
-    c10::IValue result = method(as_arguments(inputs));
-    validate::NamedTensors expected;
+    ValidationCase validation_case{set.label, make_graph_inputs(graph, config, set), {}};
+    c10::IValue result = method(as_arguments(validation_case.inputs));
     std::vector<torch::Tensor> tensors;
     if (result.isTuple()) {
       for (const auto& element : result.toTupleRef().elements()) tensors.push_back(element.toTensor());
@@ -263,10 +259,23 @@ void validate_graph(const LoadedModule& loaded, const ModelConfig& config, const
       tensors.push_back(result.toTensor());
     }
     for (size_t i = 0; i < tensors.size() && i < graph.outputs.size(); ++i) {
-      expected.emplace_back(graph.outputs[i].name, tensors[i]);
+      validation_case.expected.emplace_back(graph.outputs[i].name, tensors[i]);
     }
-    auto actual = validate::run_onnxruntime(output_dir / graph.file, inputs, ort_options);
-    exported.validation.push_back({set.label, validate::compare_outputs(expected, actual, options.atol)});
+    cases.push_back(std::move(validation_case));
+  }
+  return cases;
+}
+
+void compare_with_onnxruntime(const std::vector<ValidationCase>& cases, const GraphSpec& graph,
+                              const ExportOptions& options, const std::filesystem::path& output_dir,
+                              ExportedGraph& exported) {
+  validate::OrtRunOptions ort_options;
+  ort_options.python = options.python;
+  Progress progress("validating " + graph.file, cases.size());
+  for (const auto& validation_case : cases) {
+    auto actual = validate::run_onnxruntime(output_dir / graph.file, validation_case.inputs, ort_options);
+    exported.validation.push_back(
+        {validation_case.size_set, validate::compare_outputs(validation_case.expected, actual, options.atol)});
     progress.advance();
   }
   progress.finish();

@@ -132,13 +132,16 @@ void run_export(const ExportOptions& options) {
   write_runtime_files(task, config, config_path, graphs, staged.path());
 
   bool mismatch = false;
-  // NOTE: the LibTorch module stays loaded while ONNX Runtime loads each graph
-  // in its own process, so validation peaks near twice the weight bytes (17 GiB
-  // for Qwen2-VL-2B, docs/benchmarks.md). Export with --no-validate fits in ~1.1x.
   if (options.validate) {
     stage_start = std::chrono::steady_clock::now();
+    std::vector<std::vector<ValidationCase>> cases;
+    for (const auto& graph : task.graphs) cases.push_back(compute_references(loaded, config, graph, options));
+    // Free the weights before ONNX Runtime loads each graph in its own process,
+    // so validation does not hold two copies of the model at once.
+    loaded.module = torch::jit::Module();
+
     for (size_t i = 0; i < graphs.size(); ++i) {
-      validate_graph(loaded, config, task.graphs[i], options, staged.path(), graphs[i]);
+      compare_with_onnxruntime(cases[i], task.graphs[i], options, staged.path(), graphs[i]);
       for (const auto& set : graphs[i].validation) {
         spdlog::info("{} at {}:\n{}", graphs[i].file, set.size_set,
                      validate::format_comparison_table(set.rows, options.atol));

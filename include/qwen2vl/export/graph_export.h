@@ -39,9 +39,21 @@ struct ExportedGraph {
 ExportedGraph export_graph(const LoadedModule& loaded, const ModelConfig& config, const GraphSpec& graph,
                            const ExportOptions& options, const std::filesystem::path& output_dir, bool chunked);
 
-// Run the written graph with ONNX Runtime and the traced method with LibTorch
-// on the validation size sets, filling exported.validation.
-void validate_graph(const LoadedModule& loaded, const ModelConfig& config, const GraphSpec& graph,
-                    const ExportOptions& options, const std::filesystem::path& output_dir, ExportedGraph& exported);
+// Inputs of one validation size set and the traced method's outputs on them.
+struct ValidationCase {
+  std::string size_set;
+  validate::NamedTensors inputs;
+  validate::NamedTensors expected;  // LibTorch
+};
+
+// Run the traced method with LibTorch on the validation size sets.
+std::vector<ValidationCase> compute_references(const LoadedModule& loaded, const ModelConfig& config,
+                                               const GraphSpec& graph, const ExportOptions& options);
+
+// Run the written graph with ONNX Runtime on the cases' inputs and compare
+// with their LibTorch outputs, filling exported.validation.
+void compare_with_onnxruntime(const std::vector<ValidationCase>& cases, const GraphSpec& graph,
+                              const ExportOptions& options, const std::filesystem::path& output_dir,
+                              ExportedGraph& exported);
 
 }  // namespace qwen2vl
