@@ -256,12 +256,14 @@ void add_elementwise_lowerings(Registry& registry) {
       lower_binary(context, node, entry);
     });
   }
+
   registry.add("aten::rsqrt", lower_rsqrt);
   registry.add("aten::silu", lower_silu);
   registry.add("aten::gelu", lower_gelu);
   registry.add("aten::bitwise_not", lower_not);
   registry.add("aten::logical_not", lower_not);
   registry.add("aten::ne", lower_not_equal);
+
   registry.add("aten::add", [](LoweringContext& c, const Node* n) { lower_add_sub(c, n, "Add", false); });
   registry.add("aten::sub", [](LoweringContext& c, const Node* n) { lower_add_sub(c, n, "Sub", false); });
   registry.add("aten::rsub", [](LoweringContext& c, const Node* n) { lower_add_sub(c, n, "Sub", true); });
@@ -269,6 +271,7 @@ void add_elementwise_lowerings(Registry& registry) {
   registry.add("aten::floor_divide", lower_floor_divide);
   registry.add("aten::floordiv", lower_floor_divide);
   registry.add("aten::remainder", lower_remainder);
+
   for (const char* kind : {"aten::__and__", "aten::bitwise_and", "aten::logical_and"}) {
     registry.add(kind, [](LoweringContext& c, const Node* n) { lower_logical(c, n, "And", "BitwiseAnd"); });
   }
@@ -278,9 +281,11 @@ void add_elementwise_lowerings(Registry& registry) {
   for (const char* kind : {"aten::__xor__", "aten::bitwise_xor", "aten::logical_xor"}) {
     registry.add(kind, [](LoweringContext& c, const Node* n) { lower_logical(c, n, "Xor", "BitwiseXor"); });
   }
+
   for (const char* kind : {"aten::clamp", "aten::clamp_min", "aten::clamp_max", "aten::clip"}) {
     registry.add(kind, lower_clamp);
   }
+
   for (const char* kind : {"aten::to", "aten::type_as", "aten::float", "aten::long", "aten::int", "aten::bool",
                            "aten::half", "aten::bfloat16", "aten::double", "aten::_to_copy"}) {
     registry.add(kind, lower_cast);

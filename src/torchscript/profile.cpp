@@ -214,7 +214,7 @@ Profile profile_method(const PreparedMethod& prepared, const torch::jit::Module&
       if (found == profile.values.end()) continue;
       auto& output_profile = found->second;
       output_profile.dynamic = dynamic;
-      // A value that differs between runs is dynamic whatever its inputs say.
+      // A value that differs between runs is dynamic, whatever its inputs are.
       for (size_t run = 1; run < output_profile.values.size() && !output_profile.dynamic; ++run) {
         if (!same_ivalue(output_profile.values[run], output_profile.values[0])) output_profile.dynamic = true;
       }

@@ -32,7 +32,7 @@ struct ExportOptions {
   std::optional<GridThw> image_grid;
 };
 
-// Tasks the exporter knows, in the order `--help` lists them.
+// Tasks the exporter supports, in the order `--help` lists them.
 const std::vector<std::string>& supported_tasks();
 
 // Run one export. Throws qwen2vl::Error; the CLI maps it to an exit code.

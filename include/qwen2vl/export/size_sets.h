@@ -21,10 +21,10 @@ struct SizeSet {
 // and size of images, so no dim keeps its size by chance.
 std::vector<SizeSet> profiling_size_sets(const ExportOptions& options, const GraphSpec& graph);
 
-// Validation sets that differ from the profiling sets: a decode step
-// (batch 1, sequence 1, past 29, no image), a prefill of three images of
-// different sizes (batch 3, sequence 37), and a left-padded batch with one
-// image and a short past.
+// Validation sets, all different from the profiling sets. The first is a
+// decode step (batch 1, sequence 1, past 29, no image). The second is a
+// prefill of three images of different sizes (batch 3, sequence 37). The
+// third is a left-padded batch with one image and a short past.
 std::vector<SizeSet> validation_size_sets(const GraphSpec& graph);
 
 // The graph's inputs, in the order of `graph.inputs`, built from dummy inputs.

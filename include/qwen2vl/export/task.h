@@ -1,5 +1,5 @@
-// What each task exports: the graphs, which traced method each comes from,
-// and the names, dtypes and axes of their inputs and outputs.
+// Task specifications: the graphs of each task, the traced method behind
+// each graph, and the names, dtypes and axes of its inputs and outputs.
 #pragma once
 
 #include <string>

@@ -48,7 +48,7 @@ struct ProfileFailure {
   std::string message;      // the first line of LibTorch's error
 };
 
-// Each input set holds the method's arguments after `self`. Throws
+// Each input set contains the method's arguments after `self`. Throws
 // qwen2vl::Error when a run fails, naming the node and the Python line, and
 // fills `failure` if it is not null.
 Profile profile_method(const PreparedMethod& prepared, const torch::jit::Module& module,

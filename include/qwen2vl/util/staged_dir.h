@@ -41,10 +41,10 @@ class StagedOutputDir {
   // Move the staging folder to the target. A missing or empty target is
   // replaced by one rename(2). A non-empty target (allowed by force) is
   // exchanged with the staging folder atomically where the file system
-  // supports renameat2(RENAME_EXCHANGE), else moved aside first and moved
-  // back if the second rename fails; the old contents are removed only after
-  // the new folder is in place. Throws qwen2vl::Error (kIo) when a rename
-  // fails; the target is then as it was before the call.
+  // supports renameat2(RENAME_EXCHANGE). Elsewhere it is moved aside first,
+  // and moved back if the second rename fails. The old contents are removed
+  // only after the new folder is in place. Throws qwen2vl::Error (kIo) when a
+  // rename fails, and the target is then as it was before the call.
   void commit();
 
  private:
