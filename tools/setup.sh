@@ -25,8 +25,12 @@ VENV_PYTHON="$VENV/bin/python"
 REQUIREMENTS="$ROOT/tools/requirements.txt"
 JOBS="${BUILD_JOBS:-$(nproc)}"
 
+# clang and libclang-rt-dev (libFuzzer and the sanitizer runtimes) build the fuzz
+# test in tests/fuzz. They are Debian's packages for the default LLVM version, so
+# they pull in clang-14 and libclang-rt-14-dev on Debian 12 and clang-19 and
+# libclang-rt-19-dev on Debian 13.
 APT_PACKAGES=(cmake ninja-build g++ libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
-              libprotobuf-dev protobuf-compiler)
+              libprotobuf-dev protobuf-compiler clang libclang-rt-dev)
 
 JS_TESTS_DIR="$ROOT/tests/js"
 

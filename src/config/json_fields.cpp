@@ -27,6 +27,37 @@ std::string describe_with_type(const json& value) {
   return fmt::format("{} ({} {})", describe_value(value), article, type_name);
 }
 
+// Append the compact JSON text of `value` (as json::dump(-1) writes it) to
+// `out`, and stop soon after `out` grows past `max_chars`. Every nesting level
+// appends at least one character, so the recursion is at most max_chars + 1
+// levels deep, even for a value nested thousands of levels deep that
+// json::dump would serialize recursively until the stack overflows.
+void append_json_prefix(const json& value, std::size_t max_chars, std::string& out) {
+  if (value.is_array()) {
+    out += '[';
+    for (auto it = value.begin(); it != value.end() && out.size() <= max_chars; ++it) {
+      if (it != value.begin()) {
+        out += ',';
+      }
+      append_json_prefix(*it, max_chars, out);
+    }
+    out += ']';
+  } else if (value.is_object()) {
+    out += '{';
+    for (auto it = value.begin(); it != value.end() && out.size() <= max_chars; ++it) {
+      if (it != value.begin()) {
+        out += ',';
+      }
+      out += json(it.key()).dump(-1, ' ', false, json::error_handler_t::replace);
+      out += ':';
+      append_json_prefix(it.value(), max_chars, out);
+    }
+    out += '}';
+  } else {
+    out += value.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+}
+
 }  // namespace
 
 Field find_field(const json& object, const std::string& prefix, const std::string& key) {
@@ -44,7 +75,8 @@ Field find_field(const json& object, const std::string& prefix, const std::strin
 
 std::string describe_value(const json& value) {
   constexpr std::size_t kMaxChars = 60;
-  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text;
+  append_json_prefix(value, kMaxChars, text);
   if (text.size() > kMaxChars) {
     text = text.substr(0, kMaxChars) + "...";
   }

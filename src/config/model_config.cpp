@@ -31,6 +31,7 @@
 namespace qwen2vl {
 
 using config_detail::Field;
+using config_detail::describe_value;
 using config_detail::FieldReader;
 using config_detail::find_field;
 using nlohmann::json;
@@ -68,6 +69,16 @@ json parse_json_text(const std::string& text, const std::string& source) {
       detail = fmt::format("byte {}: {}", error.byte, detail);
     }
     throw invalid_input(fmt::format("{}: invalid JSON at {}; fix the syntax of the file", source, detail));
+  } catch (const json::out_of_range& error) {
+    // nlohmann throws out_of_range.406 ("[json.exception.out_of_range.406]
+    // number overflow parsing '1e400'") for a number beyond the range of double.
+    std::string detail = error.what();
+    auto prefix_end = detail.find("] ");
+    if (prefix_end != std::string::npos) {
+      detail = detail.substr(prefix_end + 2);
+    }
+    throw invalid_input(fmt::format(
+        "{}: invalid JSON: {}; write every number with a magnitude of at most about 1.8e308, the largest double", source, detail));
   }
 }
 
@@ -97,10 +108,11 @@ void read_model_type(const FieldReader& reader, const json& root, ModelConfig& c
   }
   config.model_type = reader.read_string(field);
   if (config.model_type != kSupportedModelType) {
+    // describe_value escapes control characters, so the message stays on one line.
     throw unsupported(fmt::format(
-        "{}: model_type is \"{}\", but qwen2vl-export supports only \"qwen2_vl\" (Qwen2-VL); Qwen2.5-VL "
+        "{}: model_type is {}, but qwen2vl-export supports only \"qwen2_vl\" (Qwen2-VL); Qwen2.5-VL "
         "(\"qwen2_5_vl\"), Qwen3-VL and other models are not supported, so use a Qwen2-VL checkpoint",
-        reader.source(), config.model_type));
+        reader.source(), describe_value(*field.value)));
   }
 }
 
@@ -160,9 +172,9 @@ void read_rope(const FieldReader& reader, const Sections& sections, ModelConfig&
     std::string type = reader.read_string(*rope_type);
     if (type != "default" && type != "mrope") {
       throw unsupported(fmt::format(
-          "{}: {} is \"{}\", but qwen2vl-export supports only the M-RoPE of Qwen2-VL (\"mrope\" or \"default\"); "
+          "{}: {} is {}, but qwen2vl-export supports only the M-RoPE of Qwen2-VL (\"mrope\" or \"default\"); "
           "remove the rope scaling from config.json",
-          reader.source(), rope_type->path, type));
+          reader.source(), rope_type->path, describe_value(*rope_type->value)));
     }
   }
 

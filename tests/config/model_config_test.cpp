@@ -453,6 +453,15 @@ std::vector<ErrorCase> error_cases() {
        [](json& d) { d["text_config"]["rope_parameters"]["rope_type"] = "yarn"; },
        {"text_config.rope_parameters.rope_type is \"yarn\"", "supports only the M-RoPE"},
        ExitCode::kUnsupported},
+      // The message quotes the value with JSON escapes, so it stays on one line.
+      {"ModelTypeWithNewline",
+       [](json& d) { d["model_type"] = "qwen2_5_vl\nsecond line"; },
+       {"model_type is \"qwen2_5_vl\\nsecond line\"", "supports only \"qwen2_vl\""},
+       ExitCode::kUnsupported},
+      {"RopeTypeWithNewline",
+       [](json& d) { d["text_config"]["rope_parameters"]["rope_type"] = "yarn\r\n"; },
+       {"text_config.rope_parameters.rope_type is \"yarn\\r\\n\"", "supports only the M-RoPE"},
+       ExitCode::kUnsupported},
   };
 }
 
@@ -514,6 +523,31 @@ TEST(ConfigFiles, TopLevelArray) {
   Error error = expect_error([] { ModelConfig::from_json_text("[1, 2]", "list.json"); });
   EXPECT_EQ(error.code(), ExitCode::kInvalidInput);
   EXPECT_PRED_FORMAT2(contains, error.what(), "list.json: the top level of the file is a JSON array, expected an object");
+}
+
+// nlohmann/json reports a number beyond the range of double with
+// json::out_of_range, not json::parse_error.
+TEST(ConfigFiles, NumberBeyondDoubleRange) {
+  Error error = expect_error([] { ModelConfig::from_json_text("{\"rms_norm_eps\": 2.5e400}", "huge.json"); });
+  std::string message = error.what();
+  EXPECT_EQ(error.code(), ExitCode::kInvalidInput);
+  EXPECT_PRED_FORMAT2(contains, message, "huge.json: invalid JSON: number overflow parsing '2.5e400'");
+  EXPECT_PRED_FORMAT2(contains, message, "the largest double");
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+// The message quotes the wrong value. A value nested 200000 levels deep
+// overflowed the stack when it was serialized whole for that quote.
+TEST(ConfigFiles, DeeplyNestedValue) {
+  constexpr std::size_t kDepth = 200000;
+  std::string text = "{\"model_type\": \"qwen2_vl\", \"text_config\": " + std::string(kDepth, '[') +
+                     std::string(kDepth, ']') + "}";
+  Error error = expect_error([&] { ModelConfig::from_json_text(text, "deep.json"); });
+  std::string message = error.what();
+  EXPECT_EQ(error.code(), ExitCode::kInvalidInput);
+  EXPECT_PRED_FORMAT2(contains, message, "deep.json: text_config is [[[[");
+  EXPECT_PRED_FORMAT2(contains, message, "expected a JSON object");
+  EXPECT_LT(message.size(), 300u) << message;
 }
 
 TEST(ConfigFiles, ReadsFileWrittenByTest) {
