@@ -1,11 +1,15 @@
 #include "qwen2vl/export/runtime_files.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "qwen2vl/error.h"
+#include "qwen2vl/util/atomic_file.h"
 
 namespace qwen2vl {
 namespace {
@@ -16,10 +20,16 @@ const char* const kCompanionFiles[] = {
     "chat_template.jinja",    "video_preprocessor_config.json", "added_tokens.json",
 };
 
+// Copied through memory rather than with std::filesystem::copy_file, whose
+// error for a full disk can read "Input/output error". The files are small.
 void copy_companion(const std::filesystem::path& from, const std::filesystem::path& to) {
-  std::error_code error;
-  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing, error);
-  if (error) throw io_error("cannot copy " + from.string() + " to " + to.string() + ": " + error.message());
+  std::ifstream in(from, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (!in || in.bad()) {
+    throw io_error("cannot read " + from.string() + ": " + std::strerror(errno));
+  }
+  write_file_atomically(to, contents.str(), "the copy of " + from.filename().string());
 }
 
 // Fills the transformers.js fields of config.json for the runtime layout.
@@ -62,9 +72,7 @@ void write_runtime_files(const TaskSpec& task, const ModelConfig& model, const s
   nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
   if (config.is_discarded()) throw invalid_input("config is not valid JSON: " + config_path.string());
   if (task.runtime_layout) add_transformers_js_fields(model, graphs, config);
-  std::ofstream out(output_dir / "config.json");
-  out << config.dump(2) << "\n";
-  if (!out) throw io_error("cannot write " + (output_dir / "config.json").string());
+  write_file_atomically(output_dir / "config.json", config.dump(2) + "\n", "the runtime config");
 }
 
 }  // namespace qwen2vl

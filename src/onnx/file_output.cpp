@@ -26,7 +26,7 @@ std::string hint_for(int error_number) {
       return " Free disk space or write to another directory.";
     case EFBIG:
       return " The file size limit (ulimit -f) or the file system's maximum file size was reached; "
-             "raise the limit or set a smaller maximum data file size.";
+             "raise the limit (ulimit -f unlimited) or write to another file system.";
     case EACCES:
     case EPERM:
     case EROFS:
