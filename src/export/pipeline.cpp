@@ -2,6 +2,7 @@
 // finished folder into place.
 #include <chrono>
 #include <fstream>
+#include <future>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -11,7 +12,9 @@
 #include "qwen2vl/export/options.h"
 #include "qwen2vl/export/report.h"
 #include "qwen2vl/export/runtime_files.h"
+#include "qwen2vl/torchscript/load.h"
 #include "qwen2vl/util/format.h"
+#include "qwen2vl/util/sha256.h"
 #include "qwen2vl/util/staged_dir.h"
 
 namespace qwen2vl {
@@ -103,6 +106,7 @@ void run_export(const ExportOptions& options) {
   ExportReport report;
   report.options = options;
 
+  check_model_path(options.model);
   auto config_path = config_path_for(options);
   if (!std::filesystem::exists(config_path)) {
     throw invalid_input("config not found: " + config_path.string() +
@@ -115,9 +119,12 @@ void run_export(const ExportOptions& options) {
 
   auto stage_start = std::chrono::steady_clock::now();
   spdlog::info("loading {}", options.model.string());
+  // The checksum for the report is computed while LibTorch reads the archive:
+  // both stream the same file, so the second read comes from the page cache.
+  std::future<std::string> model_sha256 = std::async(std::launch::async, [&] { return sha256_file(options.model); });
   LoadedModule loaded = load_torchscript(options.model);
   report.add_timing("load", stage_start);
-  report.set_inputs(loaded, config_path, config);
+  report.set_inputs(loaded, config_path, config, model_sha256.get(), sha256_file(config_path));
 
   std::vector<ExportedGraph> graphs;
   stage_start = std::chrono::steady_clock::now();

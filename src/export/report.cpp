@@ -2,9 +2,7 @@
 
 #include <sys/resource.h>
 
-#include <fstream>
-
-#include "qwen2vl/error.h"
+#include "qwen2vl/util/atomic_file.h"
 
 namespace qwen2vl {
 namespace {
@@ -42,11 +40,16 @@ uint64_t peak_rss_bytes() {
 }
 
 void ExportReport::set_inputs(const LoadedModule& loaded, const std::filesystem::path& config_path,
-                              const ModelConfig& config) {
+                              const ModelConfig& config, const std::string& model_sha256,
+                              const std::string& config_sha256) {
+  std::error_code error;
+  const uintmax_t config_bytes = std::filesystem::file_size(config_path, error);
   inputs = {
-      {"model", {{"path", loaded.path.string()}, {"bytes", loaded.file_bytes}, {"methods", loaded.methods},
-                 {"metadata", loaded.metadata}}},
+      {"model", {{"path", loaded.path.string()}, {"bytes", loaded.file_bytes}, {"sha256", model_sha256},
+                 {"methods", loaded.methods}, {"metadata", loaded.metadata}}},
       {"config", {{"path", config_path.string()},
+                  {"bytes", error ? 0 : config_bytes},
+                  {"sha256", config_sha256},
                   {"model_type", config.model_type},
                   {"hidden_size", config.text.hidden_size},
                   {"num_hidden_layers", config.text.num_hidden_layers},
@@ -100,6 +103,7 @@ nlohmann::json ExportReport::to_json() const {
       {"task", options.task},
       {"opset", options.opset},
       {"atol", options.atol},
+      {"validated", options.validate},
       {"output_dir", options.output_dir.string()},
       {"inputs", inputs},
       {"graphs", graphs_json},
@@ -110,19 +114,7 @@ nlohmann::json ExportReport::to_json() const {
 }
 
 void ExportReport::write(const std::filesystem::path& path) const {
-  auto temporary = path;
-  temporary += ".partial";
-  {
-    std::ofstream out(temporary);
-    out << to_json().dump(2) << "\n";
-    if (!out) throw io_error("cannot write the report " + temporary.string());
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary, error);
-    throw io_error("cannot write the report " + path.string() + ": " + error.message());
-  }
+  write_file_atomically(path, to_json().dump(2) + "\n", "the report");
 }
 
 }  // namespace qwen2vl

@@ -237,7 +237,7 @@ std::string join_names(const std::vector<std::string>& names) {
 
 }  // namespace
 
-LoadedModule load_torchscript(const fs::path& path) {
+void check_model_path(const fs::path& path) {
   std::error_code error;
   const fs::file_status status = fs::status(path, error);
   if (!fs::exists(status)) {
@@ -251,6 +251,10 @@ LoadedModule load_torchscript(const fs::path& path) {
   if (!fs::is_regular_file(status)) {
     throw invalid_input(path.string() + " is not a regular file; pass the .pt file that tools/trace_model.py wrote");
   }
+}
+
+LoadedModule load_torchscript(const fs::path& path) {
+  check_model_path(path);
 
   const FileDescriptor file(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) {

@@ -25,7 +25,9 @@ struct ExportReport {
   std::vector<std::pair<std::string, double>> timings;  // stage, seconds
   double total_seconds = 0;
 
-  void set_inputs(const LoadedModule& loaded, const std::filesystem::path& config_path, const ModelConfig& config);
+  // `model_sha256` and `config_sha256` are the files' SHA-256 as hex digits.
+  void set_inputs(const LoadedModule& loaded, const std::filesystem::path& config_path, const ModelConfig& config,
+                  const std::string& model_sha256, const std::string& config_sha256);
   void add_timing(const std::string& stage, std::chrono::steady_clock::time_point started);
   nlohmann::json to_json() const;
   // Write atomically (temporary file + rename). Throws qwen2vl::Error (kIo).

@@ -19,6 +19,12 @@ struct LoadedModule {
   uint64_t file_bytes = 0;
 };
 
+// Throw qwen2vl::Error (kInvalidInput) unless `path` names a regular file,
+// with a message that says what to pass instead. load_torchscript calls it
+// first; the export calls it before reading config.json, so that a wrong
+// --model is reported as such.
+void check_model_path(const std::filesystem::path& path);
+
 // Load `path` on the CPU in eval mode. Throws qwen2vl::Error with
 // ExitCode::kInvalidInput for a missing, empty, truncated or non-TorchScript
 // file, naming the path and what to do.
