@@ -17,6 +17,7 @@ enum class ExitCode : int {
   kValidationMismatch = 5,  // the exported graph disagrees with LibTorch beyond --atol
   kIo = 6,                  // a read or write failed (disk full, permissions, ...)
   kMissingDependency = 7,   // a runtime dependency (Python, onnxruntime) is missing
+  kBatchRowsFailed = 8,     // `batch`: at least one row failed; the others ran to the end
   kInterrupted = 130,       // SIGINT or SIGTERM; output was cleaned up
 };
 

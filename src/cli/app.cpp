@@ -56,7 +56,8 @@ int run(int argc, char** argv) {
   app.footer(
       "Examples:\n"
       "  qwen2vl-export inspect ckpt/qwen2vl.pt\n"
-      "  qwen2vl-export export --model ckpt/qwen2vl.pt out/qwen2vl\n\n" +
+      "  qwen2vl-export export --model ckpt/qwen2vl.pt out/qwen2vl\n"
+      "  qwen2vl-export batch --jobs 2 models.csv\n\n" +
       exit_code_help() + "\nRun 'qwen2vl-export COMMAND --help' for the flags of a command.");
 
   std::string log_level = "info";
@@ -68,6 +69,7 @@ int run(int argc, char** argv) {
 
   InspectCommand inspect(app);
   ExportCommand export_command(app);
+  BatchCommand batch_command(app);
 
   try {
     app.parse(argc, argv);
@@ -90,6 +92,8 @@ int run(int argc, char** argv) {
       inspect.run();
     } else if (export_command.selected()) {
       export_command.run();
+    } else if (batch_command.selected()) {
+      return batch_command.run();
     }
     return static_cast<int>(ExitCode::kSuccess);
   } catch (const Error& error) {

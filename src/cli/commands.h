@@ -52,6 +52,29 @@ class ExportCommand {
   CLI::Option* image_grid_option_ = nullptr;
 };
 
+class BatchCommand {
+ public:
+  explicit BatchCommand(CLI::App& app);
+  bool selected() const { return command_->parsed(); }
+  // Returns the exit code: 0, or ExitCode::kBatchRowsFailed when a row failed.
+  int run() const;
+
+ private:
+  CLI::App* command_ = nullptr;
+  std::filesystem::path manifest_;
+  std::string shard_;
+  std::string default_task_ = "text-generation-with-past";
+  std::filesystem::path report_;
+  std::filesystem::path log_dir_;
+  int64_t jobs_ = 1;
+  bool no_resume_ = false;
+  bool force_ = false;
+  bool no_validate_ = false;
+  double atol_ = 1e-4;
+  bool allow_static_vision_ = false;
+  std::string python_;
+};
+
 // Parse "T,H,W" into a grid of positive sizes. Returns an error message for
 // CLI11, or "" when `text` is valid.
 std::string check_image_grid(const std::string& text);

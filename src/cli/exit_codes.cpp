@@ -21,6 +21,7 @@ constexpr ExitCodeHelp kExitCodes[] = {
     {ExitCode::kValidationMismatch, "ONNX Runtime and LibTorch outputs differ by more than --atol"},
     {ExitCode::kIo, "a read or write failed (disk full, permissions)"},
     {ExitCode::kMissingDependency, "a runtime dependency (Python, onnxruntime) is missing"},
+    {ExitCode::kBatchRowsFailed, "batch: one or more rows failed, the others finished; see the batch report"},
     {ExitCode::kInterrupted, "interrupted by SIGINT or SIGTERM; partial output was removed"},
 };
 

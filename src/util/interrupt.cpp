@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +31,26 @@ std::recursive_mutex& registry_mutex() {
 }
 
 int g_signal_pipe[2] = {-1, -1};
+
+// The ScopedInterruptObserver callback, guarded by g_observer_mutex.
+std::mutex g_observer_mutex;
+std::function<void(int)> g_observer;
+bool g_observer_notified = false;
+
+// Hand the signal to the observer, if one is alive and has not been told yet.
+bool notify_observer(int signal_number) {
+  std::function<void(int)> observer;
+  {
+    std::lock_guard<std::mutex> lock(g_observer_mutex);
+    if (!g_observer || g_observer_notified) {
+      return false;
+    }
+    g_observer_notified = true;
+    observer = g_observer;
+  }
+  observer(signal_number);
+  return true;
+}
 
 extern "C" void on_interrupt_signal(int signal_number) {
   const int saved_errno = errno;
@@ -102,6 +123,9 @@ void watch_signal_pipe() {
   while (true) {
     const ssize_t count = read(g_signal_pipe[0], &byte, 1);
     if (count == 1) {
+      if (notify_observer(byte)) {
+        continue;
+      }
       clean_up_and_exit(byte);
     }
     if (count < 0 && errno == EINTR) {
@@ -154,6 +178,17 @@ void ScopedCleanupPath::reset(std::filesystem::path path) {
   } else if (!was_registered && !path_.empty()) {
     g_registered.push_back(this);
   }
+}
+
+ScopedInterruptObserver::ScopedInterruptObserver(std::function<void(int)> on_signal) {
+  std::lock_guard<std::mutex> lock(g_observer_mutex);
+  g_observer = std::move(on_signal);
+  g_observer_notified = false;
+}
+
+ScopedInterruptObserver::~ScopedInterruptObserver() {
+  std::lock_guard<std::mutex> lock(g_observer_mutex);
+  g_observer = nullptr;
 }
 
 InterruptCriticalSection::InterruptCriticalSection() : lock_(registry_mutex()) {}

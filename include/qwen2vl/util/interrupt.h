@@ -10,6 +10,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <mutex>
 
 namespace qwen2vl {
@@ -36,6 +37,19 @@ class ScopedCleanupPath {
 
  private:
   std::filesystem::path path_;
+};
+
+// While alive, the first SIGINT or SIGTERM calls `on_signal(signal_number)`
+// on the watcher thread instead of cleaning up and exiting, so that a process
+// that supervises children (the batch runner) can stop them and still write
+// its report. A second signal ends the process as usual. At most one observer
+// may be alive at a time.
+class ScopedInterruptObserver {
+ public:
+  explicit ScopedInterruptObserver(std::function<void(int)> on_signal);
+  ~ScopedInterruptObserver();
+  ScopedInterruptObserver(const ScopedInterruptObserver&) = delete;
+  ScopedInterruptObserver& operator=(const ScopedInterruptObserver&) = delete;
 };
 
 // While alive, an interrupt waits before it removes anything, so that a

@@ -1,0 +1,213 @@
+"""`qwen2vl-export batch` end to end on the tiny model: failure isolation,
+resuming, interruption, shards, and rejected manifests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+SUCCESS, USAGE, INVALID_INPUT, ROWS_FAILED, INTERRUPTED = 0, 2, 3, 8, 130
+
+
+def run_batch(exporter: Path, folder: Path, *arguments: str | Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `qwen2vl-export batch` in `folder` and return the finished process."""
+    command = [str(exporter), "batch", *map(str, arguments)]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=timeout)
+
+
+def read_report(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def statuses(report: dict) -> dict[int, str]:
+    return {row["row"]: row["status"] for row in report["rows"]}
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Staging folders and temporary files that a finished run must not leave."""
+    return sorted(str(path) for path in folder.rglob("*") if ".partial" in path.name)
+
+
+def write_csv(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    """Write a manifest of (model, task, output) rows; relative paths are relative to `path`'s folder."""
+    lines = ["model,task,output"] + [",".join(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def workspace(tiny_dir, tmp_path) -> Path:
+    """A folder holding a copy of the tiny trace with its config, so that tests may break or edit them."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copy(tiny_dir / "qwen2vl.pt", model_dir / "qwen2vl.pt")
+    shutil.copy(tiny_dir / "config.json", model_dir / "config.json")
+    return tmp_path
+
+
+def test_broken_row_fails_alone_and_batch_resumes(exporter, workspace):
+    broken = workspace / "broken"
+    broken.mkdir()
+    good = (workspace / "model" / "qwen2vl.pt").read_bytes()
+    (broken / "qwen2vl.pt").write_bytes(good[: len(good) // 3])  # a truncated copy
+    shutil.copy(workspace / "model" / "config.json", broken / "config.json")
+    manifest = workspace / "rows.csv"
+    write_csv(manifest, [
+        ("model/qwen2vl.pt", "text-generation", "out/a"),
+        ("model/qwen2vl.pt", "feature-extraction", "out/b"),
+        ("broken/qwen2vl.pt", "text-generation", "out/c"),
+        ("model/qwen2vl.pt", "text-generation-with-past", "out/d"),
+        ("model/qwen2vl.pt", "image-text-to-text", "out/e"),
+    ])
+
+    first = run_batch(exporter, workspace, "--jobs", "2", manifest)
+    assert first.returncode == ROWS_FAILED, first.stderr
+    report = read_report(workspace / "batch_report.json")
+    assert report["status"] == "failed"
+    assert statuses(report) == {1: "ok", 2: "ok", 3: "failed", 4: "ok", 5: "ok"}
+    assert report["counts"] == {"ok": 4, "skipped": 0, "failed": 1, "interrupted": 0, "not run": 0}
+    failed = report["rows"][2]
+    assert failed["exit_code"] == INVALID_INPUT
+    assert "truncated" in failed["detail"]
+    assert str(broken / "qwen2vl.pt") in failed["detail"]
+    assert "truncated" in Path(failed["log"]).read_text()
+    for row in report["rows"]:
+        if row["status"] == "ok":
+            # Validated by ONNX Runtime in the row's own process.
+            assert row["export"]["status"] == "ok", row
+            assert row["export"]["max_abs_diff"] < 1e-4, row
+            assert (Path(row["output"]) / "export_report.json").is_file()
+    assert not (workspace / "out" / "c").exists()
+    assert leftovers(workspace) == []
+    # The summary table names every row and the failed row's error.
+    assert "4 ok, 1 failed" in first.stderr
+    assert "truncated" in first.stderr
+
+    # Rerun: the four finished rows are up to date, the broken one fails again.
+    reports_before = {name: (workspace / "out" / name / "export_report.json").read_bytes() for name in "abde"}
+    second = run_batch(exporter, workspace, "--jobs", "2", manifest)
+    assert second.returncode == ROWS_FAILED, second.stderr
+    assert statuses(read_report(workspace / "batch_report.json")) == {
+        1: "skipped", 2: "skipped", 3: "failed", 4: "skipped", 5: "skipped"}
+    for name, data in reports_before.items():
+        assert (workspace / "out" / name / "export_report.json").read_bytes() == data, f"out/{name} was rewritten"
+
+    # Repair the row: only it runs.
+    shutil.copy(workspace / "model" / "qwen2vl.pt", broken / "qwen2vl.pt")
+    third = run_batch(exporter, workspace, "--jobs", "2", manifest)
+    assert third.returncode == SUCCESS, third.stderr
+    assert statuses(read_report(workspace / "batch_report.json")) == {
+        1: "skipped", 2: "skipped", 3: "ok", 4: "skipped", 5: "skipped"}
+
+
+def test_interrupted_batch_keeps_finished_rows_and_resumes(exporter, workspace):
+    manifest = workspace / "rows.json"
+    rows = [{"model": "model/qwen2vl.pt", "task": task, "output": f"out/{index}"}
+            for index, task in enumerate(["text-generation", "image-text-to-text", "feature-extraction"], start=1)]
+    manifest.write_text(json.dumps({"rows": rows}))
+
+    command = [str(exporter), "batch", "--report", "reports/run.json", str(manifest)]
+    process = subprocess.Popen(command, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first_done = workspace / "out" / "1" / "export_report.json"
+    deadline = time.monotonic() + 120
+    while not first_done.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the batch ended before it could be interrupted: " + process.stderr.read()
+    # Row 2 starts as soon as row 1 ends: interrupt once its process is running.
+    while not (workspace / "reports" / "run.logs" / "row-2.log").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == INTERRUPTED, stderr
+    assert "run the same command again to resume" in stderr
+
+    report = read_report(workspace / "reports" / "run.json")
+    assert report["status"] == "interrupted"
+    assert report["rows"][0]["status"] == "ok"
+    assert report["rows"][1]["status"] in ("interrupted", "ok")
+    assert report["rows"][2]["status"] == "not run"
+    assert not (workspace / "out" / "3").exists()
+    if report["rows"][1]["status"] == "interrupted":
+        assert not (workspace / "out" / "2").exists()
+    assert leftovers(workspace) == []
+
+    resumed = run_batch(exporter, workspace, "--report", "reports/run.json", manifest)
+    assert resumed.returncode == SUCCESS, resumed.stderr
+    final = statuses(read_report(workspace / "reports" / "run.json"))
+    assert final[1] == "skipped"
+    assert final[3] == "ok"
+    assert final[2] == ("ok" if report["rows"][1]["status"] == "interrupted" else "skipped")
+    for index in (1, 2, 3):
+        assert (workspace / "out" / str(index) / "export_report.json").is_file()
+
+
+def test_changed_input_is_exported_again_only_with_force(exporter, workspace):
+    manifest = workspace / "rows.csv"
+    write_csv(manifest, [("model/qwen2vl.pt", "text-generation", "out/a")])
+    assert run_batch(exporter, workspace, "--no-validate", manifest).returncode == SUCCESS
+
+    assert statuses(read_report(workspace / "batch_report.json")) == {1: "ok"}
+
+    # Same inputs and settings: up to date. Validation requested now: not up to date.
+    again = run_batch(exporter, workspace, "--no-validate", manifest)
+    assert again.returncode == SUCCESS, again.stderr
+    assert statuses(read_report(workspace / "batch_report.json")) == {1: "skipped"}
+    validated = run_batch(exporter, workspace, manifest)
+    assert validated.returncode == ROWS_FAILED, validated.stderr
+    assert read_report(workspace / "batch_report.json")["rows"][0]["resume_check"] == "the earlier export was not validated"
+
+    config = workspace / "model" / "config.json"
+    config.write_text(config.read_text() + "\n")  # same values, different bytes
+    refused = run_batch(exporter, workspace, "--no-validate", manifest)
+    assert refused.returncode == ROWS_FAILED, refused.stderr
+    row = read_report(workspace / "batch_report.json")["rows"][0]
+    assert row["exit_code"] == USAGE, row
+    assert "--force" in row["detail"], row
+
+    forced = run_batch(exporter, workspace, "--no-validate", "--force", manifest)
+    assert forced.returncode == SUCCESS, forced.stderr
+    assert statuses(read_report(workspace / "batch_report.json")) == {1: "ok"}
+
+
+def test_shards_split_one_manifest(exporter, workspace):
+    manifest = workspace / "rows.csv"
+    write_csv(manifest, [("model/qwen2vl.pt", "text-generation", f"out/{index}") for index in range(1, 5)])
+    seen = {}
+    for shard in ("0/2", "1/2"):
+        result = run_batch(exporter, workspace, "--no-validate", "--shard", shard, manifest)
+        assert result.returncode == SUCCESS, result.stderr
+        report = read_report(workspace / f"batch_report.shard-{shard.replace('/', '-of-')}.json")
+        assert report["shard"] == shard
+        seen[shard] = statuses(report)
+    assert seen == {"0/2": {1: "ok", 3: "ok"}, "1/2": {2: "ok", 4: "ok"}}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "arguments", "exit_code", "fragment"),
+    [
+        ("rows.csv", "model,output\n", [], INVALID_INPUT, "has no rows"),
+        ("rows.csv", "model,ouput\na.pt,o\n", [], INVALID_INPUT, 'unknown column "ouput"'),
+        ("rows.json", '[{"model": "a.pt"}]', [], INVALID_INPUT, "output is missing"),
+        ("rows.csv", "model,output\na.pt,o\nb.pt,o/\n", [], INVALID_INPUT, "give every row its own output folder"),
+        ("rows.csv", "model,task,output\na.pt,translation,o\n", [], INVALID_INPUT, 'unknown task "translation"'),
+        ("rows.csv", "model,output\na.pt,o\n", ["--shard", "2/2"], USAGE, "0 <= K < N"),
+        ("rows.csv", "model,output\na.pt,o\n", ["--jobs", "0"], USAGE, "--jobs"),
+        ("absent.csv", None, [], INVALID_INPUT, "manifest not found"),
+    ],
+)
+def test_bad_manifest_is_rejected_before_any_row(exporter, tmp_path, name, content, arguments, exit_code, fragment):
+    manifest = tmp_path / name
+    if content is not None:
+        manifest.write_text(content)
+    result = run_batch(exporter, tmp_path, *arguments, manifest, timeout=30)
+    assert result.returncode == exit_code, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert fragment in errors[0], result.stderr
+    assert not (tmp_path / "o").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ([name] if content is not None else [])
