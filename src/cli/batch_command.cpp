@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
+#include "validators.h"
 #include "qwen2vl/batch/batch_report.h"
 #include "qwen2vl/batch/manifest.h"
 #include "qwen2vl/batch/runner.h"
@@ -66,7 +67,7 @@ BatchCommand::BatchCommand(CLI::App& app) {
       ->required();
   command_->add_option("--jobs,-j", jobs_, "rows to export at the same time; each holds about one copy of its "
                                            "model in memory")
-      ->check(CLI::Range(int64_t{1}, kMaxJobs))
+      ->check(whole_number_in(1, kMaxJobs))
       ->capture_default_str();
   command_->add_option("--shard", shard_, "run only shard K of N: the rows at 0-based positions p with p mod N == K "
                                           "(for Slurm job arrays, Kubernetes indexed Jobs, ...)")
@@ -91,7 +92,7 @@ BatchCommand::BatchCommand(CLI::App& app) {
   command_->add_flag("--force", force_, "let rows replace output folders that exist and are not empty");
   command_->add_flag("--no-validate", no_validate_, "skip the ONNX Runtime check of every row");
   command_->add_option("--atol", atol_, "tolerance of every row's validation, as for export")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   command_->add_flag("--allow-static-vision", allow_static_vision_, "as for export, for every row");
   command_->add_option("--python", python_, "as for export, for every row")->type_name("PATH");

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
+#include "validators.h"
 #include "qwen2vl/error.h"
 #include "qwen2vl/util/staged_dir.h"
 
@@ -84,19 +85,19 @@ ExportCommand::ExportCommand(CLI::App& app) {
       ->capture_default_str();
   command_->add_option("--atol", options_.atol, "largest absolute difference per output element allowed between "
                                                 "ONNX Runtime and LibTorch")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
 
   batch_size_option_ = command_->add_option("--batch-size", batch_size_, "batch size of the dummy inputs")
-                           ->check(CLI::PositiveNumber);
+                           ->check(at_least(1));
   sequence_length_option_ = command_->add_option("--sequence-length", sequence_length_,
                                                  "tokens per row of the dummy inputs, image tokens included")
-                                ->check(CLI::PositiveNumber);
+                                ->check(at_least(1));
   past_sequence_length_option_ = command_->add_option("--past-sequence-length", past_sequence_length_,
                                                       "cached tokens of the dummy inputs for the -with-past tasks")
-                                     ->check(CLI::NonNegativeNumber);
+                                     ->check(at_least(0));
   num_images_option_ = command_->add_option("--num-images", num_images_, "images in the dummy inputs; 0 for text only")
-                           ->check(CLI::NonNegativeNumber);
+                           ->check(at_least(0));
   image_grid_option_ =
       command_->add_option("--image-grid", image_grid_,
                            "size of each dummy image in patches: T frames, H x W patches; H and W must be "

@@ -24,6 +24,8 @@ namespace {
 // thread holds the mutex from the first removal until _exit, so a
 // registration or critical section that starts later waits for the end.
 std::vector<const ScopedCleanupPath*> g_registered;
+// Child processes to stop on interrupt, also guarded by registry_mutex().
+std::vector<int> g_children;
 
 std::recursive_mutex& registry_mutex() {
   static std::recursive_mutex mutex;
@@ -37,7 +39,7 @@ std::mutex g_observer_mutex;
 std::function<void(int)> g_observer;
 bool g_observer_notified = false;
 
-// Hand the signal to the observer, if one is alive and has not been told yet.
+// Pass the signal to the observer, if one is alive and has not been notified yet.
 bool notify_observer(int signal_number) {
   std::function<void(int)> observer;
   {
@@ -88,6 +90,11 @@ const char* signal_name(int signal_number) {
   const char* name = signal_name(signal_number);
 
   registry_mutex().lock();  // never unlocked: the process ends below
+  // Stop the children first, so that none keeps writing into a folder that is
+  // about to be removed.
+  for (const int pid : g_children) {
+    kill(pid, SIGTERM);
+  }
   std::vector<std::string> removed;
   for (const ScopedCleanupPath* registration : g_registered) {
     const std::filesystem::path& path = registration->path();
@@ -178,6 +185,16 @@ void ScopedCleanupPath::reset(std::filesystem::path path) {
   } else if (!was_registered && !path_.empty()) {
     g_registered.push_back(this);
   }
+}
+
+ScopedChildProcess::ScopedChildProcess(int pid) : pid_(pid) {
+  std::lock_guard<std::recursive_mutex> lock(registry_mutex());
+  g_children.push_back(pid_);
+}
+
+ScopedChildProcess::~ScopedChildProcess() {
+  std::lock_guard<std::recursive_mutex> lock(registry_mutex());
+  g_children.erase(std::remove(g_children.begin(), g_children.end(), pid_), g_children.end());
 }
 
 ScopedInterruptObserver::ScopedInterruptObserver(std::function<void(int)> on_signal) {

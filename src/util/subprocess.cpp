@@ -12,6 +12,7 @@
 #include <map>
 
 #include "qwen2vl/error.h"
+#include "qwen2vl/util/interrupt.h"
 
 extern char** environ;
 
@@ -210,7 +211,17 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   Pipe err;
   open_pipe(out);
   open_pipe(err);
-  pid_t pid = spawn(argv, options, out, err);
+  // Spawn and register under the interrupt lock, so that an interrupt cannot
+  // fall between the two and leave the child running.
+  pid_t pid = -1;
+  std::optional<ScopedChildProcess> stop_on_interrupt;
+  {
+    const InterruptCriticalSection no_interrupt;
+    pid = spawn(argv, options, out, err);
+    stop_on_interrupt.emplace(pid);
+  }
+  // NOTE: the registration ends after the child is reaped, so in theory an
+  // interrupt in between could signal a new process that reused the pid.
   out.write_end.reset();  // only the child writes; EOF arrives when it exits
   err.write_end.reset();
 

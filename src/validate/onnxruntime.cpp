@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "qwen2vl/error.h"
+#include "qwen2vl/util/interrupt.h"
 #include "qwen2vl/util/subprocess.h"
 #include "qwen2vl/validate/npy.h"
 
@@ -34,9 +35,8 @@ constexpr int kRunnerInvalidInput = 3;
 constexpr int kRunnerIo = 6;
 constexpr int kRunnerMissingDependency = 7;
 
-// A folder from mkdtemp, removed with its contents on destruction unless kept.
-// NOTE: SIGINT and SIGTERM end the process without running destructors, so an
-// interrupted validation leaves its qwen2vl-ort-* folder in the temp folder.
+// A folder from mkdtemp, removed with its contents on destruction unless kept,
+// and by the interrupt handler on SIGINT or SIGTERM, which runs no destructors.
 class TempDir {
  public:
   TempDir(const std::filesystem::path& root, bool keep) : keep_(keep) {
@@ -54,6 +54,9 @@ class TempDir {
                      "; set TMPDIR to a writable folder");
     }
     path_ = pattern;
+    if (!keep_) {
+      cleanup_.reset(path_);
+    }
   }
 
   ~TempDir() {
@@ -76,6 +79,7 @@ class TempDir {
  private:
   std::filesystem::path path_;
   bool keep_;
+  ScopedCleanupPath cleanup_;
 };
 
 void check_input_name(const std::string& name) {

@@ -131,6 +131,29 @@ TEST_F(CliTest, VersionNamesProjectAndLibTorch) {
   EXPECT_EQ(count_lines(result.out), 1u) << result.out;
 }
 
+TEST_F(CliTest, OutOfRangeValuesNameTheRange) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"export", "--model", "m.pt", "--batch-size", "-3", "out"}, "expected a whole number at least 1, got '-3'"},
+      {{"export", "--model", "m.pt", "--sequence-length", "1.5", "out"}, "at least 1, got '1.5'"},
+      {{"export", "--model", "m.pt", "--num-images", "-1", "out"}, "at least 0, got '-1'"},
+      {{"export", "--model", "m.pt", "--atol", "-1", "out"}, "expected a number greater than 0, got '-1'"},
+      {{"export", "--model", "m.pt", "--atol", "nan", "out"}, "greater than 0, got 'nan'"},
+      {{"batch", "--jobs", "0", "rows.csv"}, "expected a whole number from 1 to 64, got '0'"},
+  };
+  for (const auto& [args, fragment] : cases) {
+    std::string joined;
+    for (const auto& arg : args) {
+      joined += arg + " ";
+    }
+    SCOPED_TRACE("qwen2vl-export " + joined);
+    const CliResult result = run_cli(args);
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    expect_one_error_line(result);
+    EXPECT_NE(result.err.find(fragment), std::string::npos) << result.err;
+    EXPECT_LT(result.err.size(), 200u) << result.err;
+  }
+}
+
 TEST_F(CliTest, UsageErrorsExitTwo) {
   const std::vector<std::vector<std::string>> cases = {
       {},

@@ -39,6 +39,21 @@ class ScopedCleanupPath {
   std::filesystem::path path_;
 };
 
+// While alive, registers the child process `pid` to receive SIGTERM when
+// SIGINT or SIGTERM ends this process, before any path is removed. A child
+// that runs in this process group already receives a Ctrl-C itself, but not a
+// signal sent to this process alone (kill, a batch stopping its rows).
+class ScopedChildProcess {
+ public:
+  explicit ScopedChildProcess(int pid);
+  ~ScopedChildProcess();
+  ScopedChildProcess(const ScopedChildProcess&) = delete;
+  ScopedChildProcess& operator=(const ScopedChildProcess&) = delete;
+
+ private:
+  int pid_;
+};
+
 // While alive, the first SIGINT or SIGTERM calls `on_signal(signal_number)`
 // on the watcher thread instead of cleaning up and exiting, so that a process
 // that supervises children (the batch runner) can stop them and still write
