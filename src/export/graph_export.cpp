@@ -105,6 +105,31 @@ void check_dynamic_dims(const PreparedMethod& prepared, const Profile& profile, 
 
 std::vector<GridThw> traced_image_grids(const LoadedModule& loaded, const std::string& method);
 
+// Replace each image axis of `dims` that kept one size in every profile run
+// by that size.
+void fix_image_dims(std::vector<onnx::Dim>& dims, const ValueProfile& info) {
+  for (size_t d = 0; d < dims.size() && static_cast<int64_t>(d) < info.rank(); ++d) {
+    if (dims[d].is_dynamic() && is_image_axis(dims[d].param) && !info.dim_is_dynamic(d)) {
+      dims[d] = onnx::Dim::fixed(info.sizes.front().at(d));
+    }
+  }
+}
+
+// A plain trace accepts only the images it was traced with. Its graph
+// declares those image axes with their traced sizes rather than with names
+// that promise any number of patches or images.
+GraphSpec declare_static_image_dims(const GraphSpec& graph, const PreparedMethod& prepared, const Profile& profile) {
+  GraphSpec declared = graph;
+  for (size_t i = 0; i < declared.inputs.size() && i + 1 < prepared.graph->inputs().size(); ++i) {
+    fix_image_dims(declared.inputs[i].dims, profile.at(prepared.graph->inputs()[i + 1]));
+  }
+  auto results = graph_results(*prepared.graph);
+  for (size_t i = 0; i < declared.outputs.size() && i < results.size(); ++i) {
+    fix_image_dims(declared.outputs[i].dims, profile.at(results[i]));
+  }
+  return declared;
+}
+
 Profile profile_graph(const LoadedModule& loaded, const ModelConfig& config, const GraphSpec& graph,
                       const ExportOptions& options, const PreparedMethod& prepared, ExportedGraph& exported) {
   auto sets = profiling_size_sets(options, graph);
@@ -192,6 +217,8 @@ ExportedGraph export_graph(const LoadedModule& loaded, const ModelConfig& config
   PreparedMethod prepared = prepare_method(loaded.module, graph.method);
   Profile profile = profile_graph(loaded, config, graph, options, prepared, exported);
   check_dynamic_dims(prepared, profile, graph, options, exported);
+  const bool static_vision = loaded.metadata.value("vision", std::string("dynamic")) == "static";
+  if (static_vision && graph.takes_images) exported.spec = declare_static_image_dims(graph, prepared, profile);
 
   spdlog::info("lowering {} to ONNX opset {}", graph.method, options.opset);
   auto lowered = lower::lower_method(prepared, profile, names_of(graph.inputs), names_of(graph.outputs));
@@ -206,8 +233,8 @@ ExportedGraph export_graph(const LoadedModule& loaded, const ModelConfig& config
   model.opset = options.opset;
   model.producer_version = QWEN2VL_VERSION;
   model.metadata = {{"source_method", graph.method}, {"task", options.task}};
-  for (const auto& input : graph.inputs) model.graph.inputs.push_back(value_info(input));
-  for (const auto& output : graph.outputs) model.graph.outputs.push_back(value_info(output));
+  for (const auto& input : exported.spec.inputs) model.graph.inputs.push_back(value_info(input));
+  for (const auto& output : exported.spec.outputs) model.graph.outputs.push_back(value_info(output));
   exported.node_count = model.graph.nodes.size();
 
   onnx::WriteOptions write_options;

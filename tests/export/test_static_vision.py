@@ -84,3 +84,28 @@ def test_allow_static_vision_report_records_warning(allowed):
     report = json.loads((output_dir / "export_report.json").read_text())
     warnings = [warning for graph in report["graphs"] for warning in graph["warnings"]]
     assert any("static vision" in warning for warning in warnings), warnings
+
+
+def test_allow_static_vision_declares_fixed_image_dims(allowed, plain_trace):
+    """The image axes take the traced sizes, and the text axes stay dynamic."""
+    import onnx
+
+    _, output_dir = allowed
+    graph = onnx.load(str(output_dir / "model.onnx"), load_external_data=False).graph
+    shapes = {value.name: [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim]
+              for value in graph.input}
+    grids = json.loads(_archive_metadata(plain_trace))["traced_image_grids"]["text_generation_with_past"]
+    assert shapes["pixel_values"][0] == sum(t * h * w for t, h, w in grids), shapes
+    assert isinstance(shapes["pixel_values"][1], int), shapes
+    assert shapes["image_grid_thw"][0] == len(grids), shapes
+    assert isinstance(shapes["input_ids"][0], str), shapes
+    assert isinstance(shapes["input_ids"][1], str), shapes
+
+
+def _archive_metadata(path) -> str:
+    """The qwen2vl_export.json text inside a TorchScript archive."""
+    import torch
+
+    extra = {"qwen2vl_export.json": ""}
+    torch.jit.load(str(path), _extra_files=extra)
+    return extra["qwen2vl_export.json"]
