@@ -14,6 +14,8 @@ namespace qwen2vl {
 
 using config_detail::kMaxSize;
 
+constexpr int64_t kMaxLayers = 1024;
+
 namespace {
 
 // Example mrope_section for a head_dim in the 16:24:24 proportions of the
@@ -47,6 +49,17 @@ class Checker {
     }
   }
 
+  // Layer counts get a tighter bound: the exporter creates inputs, outputs and
+  // names per layer, so a count in the millions would stall it before any check
+  // against the archive could run.
+  void check_layers(const std::string& member, int64_t value) const {
+    if (value < 1 || value > kMaxLayers) {
+      fail(fmt::format("{} is {}; it must be an integer from 1 to {}, and released Qwen2-VL checkpoints have "
+                       "28 to 80 language and 32 vision layers; check that this is the checkpoint's config.json",
+                       path(member), value, kMaxLayers));
+    }
+  }
+
   void check_positive(const std::string& member, double value) const {
     if (!std::isfinite(value) || value <= 0.0) {
       fail(fmt::format("{} is {}; it must be a positive number", path(member), value));
@@ -59,7 +72,7 @@ class Checker {
 
 void check_text(const Checker& check, const TextConfig& text) {
   check.check_size("text.hidden_size", text.hidden_size);
-  check.check_size("text.num_hidden_layers", text.num_hidden_layers);
+  check.check_layers("text.num_hidden_layers", text.num_hidden_layers);
   check.check_size("text.num_attention_heads", text.num_attention_heads);
   check.check_size("text.num_key_value_heads", text.num_key_value_heads);
   check.check_size("text.intermediate_size", text.intermediate_size);
@@ -119,7 +132,7 @@ void check_text(const Checker& check, const TextConfig& text) {
 }
 
 void check_vision(const Checker& check, const VisionConfig& vision, const TextConfig& text) {
-  check.check_size("vision.depth", vision.depth);
+  check.check_layers("vision.depth", vision.depth);
   check.check_size("vision.embed_dim", vision.embed_dim);
   check.check_size("vision.hidden_size", vision.hidden_size);
   check.check_size("vision.num_heads", vision.num_heads);

@@ -105,6 +105,19 @@ void check_dynamic_dims(const PreparedMethod& prepared, const Profile& profile, 
 
 std::vector<GridThw> traced_image_grids(const LoadedModule& loaded, const std::string& method);
 
+// The task derives the method's inputs from config.json (two past tensors per
+// layer for the -with-past methods). A config from another checkpoint gives
+// the wrong count, which is the user's input to fix, not an internal error.
+void check_arity(const PreparedMethod& prepared, const GraphSpec& graph, const ModelConfig& config) {
+  const size_t arguments = prepared.graph->inputs().size() - 1;  // without self
+  if (arguments == graph.inputs.size()) return;
+  throw invalid_input(config.source + " does not match the archive: method " + graph.method + " takes " +
+                      std::to_string(arguments) + " inputs, but the config (num_hidden_layers " +
+                      std::to_string(config.text.num_hidden_layers) + ") gives " +
+                      std::to_string(graph.inputs.size()) +
+                      "; pass --config with the config.json of the checkpoint that was traced");
+}
+
 // Replace each image axis of `dims` that kept one size in every profile run
 // by that size.
 void fix_image_dims(std::vector<onnx::Dim>& dims, const ValueProfile& info) {
@@ -215,6 +228,7 @@ ExportedGraph export_graph(const LoadedModule& loaded, const ModelConfig& config
   exported.spec = graph;
 
   PreparedMethod prepared = prepare_method(loaded.module, graph.method);
+  check_arity(prepared, graph, config);
   Profile profile = profile_graph(loaded, config, graph, options, prepared, exported);
   check_dynamic_dims(prepared, profile, graph, options, exported);
   const bool static_vision = loaded.metadata.value("vision", std::string("dynamic")) == "static";

@@ -60,11 +60,14 @@ def run_tool(script: str, *arguments: str | Path) -> subprocess.CompletedProcess
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
-def run_exporter(executable: Path, *arguments: str | Path) -> subprocess.CompletedProcess:
-    """Run qwen2vl-export with `arguments` and return the finished process, stderr as text."""
+def run_exporter(executable: Path, *arguments: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run qwen2vl-export with `arguments` and return the finished process, stderr as text.
+
+    subprocess.TimeoutExpired fails the calling test when the run takes longer than `timeout` seconds.
+    """
     environment = {**os.environ, "NO_COLOR": "1"}
     command = [str(executable), *map(str, arguments)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -13,6 +13,8 @@ import torch
 from export_support import error_lines, run_exporter
 
 USAGE, INVALID_INPUT, UNSUPPORTED = 2, 3, 4
+# Generous for a loaded CI machine; a rejected input takes about a second here.
+BAD_INPUT_TIMEOUT_SECONDS = 30
 
 
 def copy_config(tiny_dir: Path, folder: Path, edit) -> Path:
@@ -60,6 +62,10 @@ def make_case(name: str, tiny_dir: Path, folder: Path) -> list[str]:
         config = copy_config(tiny_dir, folder, lambda c: c["text_config"].update(hidden_size="64"))
     elif name == "config_negative_size":
         config = copy_config(tiny_dir, folder, lambda c: c["text_config"].update(num_hidden_layers=-2))
+    elif name == "config_huge_layers":
+        config = copy_config(tiny_dir, folder, lambda c: c["text_config"].update(num_hidden_layers=10**9))
+    elif name == "config_of_other_checkpoint":
+        config = copy_config(tiny_dir, folder, lambda c: c["text_config"].update(num_hidden_layers=3))
     elif name == "config_mrope_mismatch":
         config = copy_config(
             tiny_dir, folder, lambda c: c["text_config"]["rope_parameters"].update(mrope_section=[2, 2, 2])
@@ -84,6 +90,8 @@ CASES = [
     ("missing_config", INVALID_INPUT, "absent.json"),
     ("config_wrong_type", INVALID_INPUT, "text_config.hidden_size"),
     ("config_negative_size", INVALID_INPUT, "num_hidden_layers"),
+    ("config_huge_layers", INVALID_INPUT, "num_hidden_layers is 1000000000; it must be an integer from 1 to 1024"),
+    ("config_of_other_checkpoint", INVALID_INPUT, "config.json does not match the archive: method"),
     ("config_mrope_mismatch", INVALID_INPUT, "mrope_section"),
     ("odd_image_grid", USAGE, "multiples of spatial_merge_size"),
     ("opset_17", UNSUPPORTED, "opset"),
@@ -96,7 +104,8 @@ CASES = [
 def test_bad_input_is_rejected(name, exit_code, fragment, exporter, tiny_dir, tmp_path):
     output_dir = tmp_path / "out"
     arguments = make_case(name, tiny_dir, tmp_path)
-    process = run_exporter(exporter, *arguments, output_dir)
+    # Bad input is rejected before any real work, so it must not take long.
+    process = run_exporter(exporter, *arguments, output_dir, timeout=BAD_INPUT_TIMEOUT_SECONDS)
     errors = error_lines(process.stderr)
 
     assert process.returncode == exit_code, process.stderr
