@@ -106,9 +106,15 @@ def test_broken_row_fails_alone_and_batch_resumes(exporter, workspace):
 
 
 def test_interrupted_batch_keeps_finished_rows_and_resumes(exporter, workspace):
-    manifest = workspace / "rows.json"
+    """Five rows, row 4 broken: SIGINT while row 2 runs, then the same command resumes."""
+    (workspace / "broken").mkdir()
+    (workspace / "broken" / "qwen2vl.pt").write_bytes(b"not an archive")
+    shutil.copy(workspace / "model" / "config.json", workspace / "broken" / "config.json")
+    tasks = ["text-generation", "image-text-to-text", "feature-extraction", "text-generation", "text-generation"]
     rows = [{"model": "model/qwen2vl.pt", "task": task, "output": f"out/{index}"}
-            for index, task in enumerate(["text-generation", "image-text-to-text", "feature-extraction"], start=1)]
+            for index, task in enumerate(tasks, start=1)]
+    rows[3]["model"] = "broken/qwen2vl.pt"
+    manifest = workspace / "rows.json"
     manifest.write_text(json.dumps({"rows": rows}))
 
     command = [str(exporter), "batch", "--report", "reports/run.json", str(manifest)]
@@ -117,10 +123,10 @@ def test_interrupted_batch_keeps_finished_rows_and_resumes(exporter, workspace):
     deadline = time.monotonic() + 120
     while not first_done.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert process.poll() is None, "the batch ended before it could be interrupted: " + process.stderr.read()
     # Row 2 starts as soon as row 1 ends: interrupt once its process is running.
     while not (workspace / "reports" / "run.logs" / "row-2.log").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert process.poll() is None, "the batch ended before it could be interrupted: " + process.stderr.read()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == INTERRUPTED, stderr
@@ -128,22 +134,27 @@ def test_interrupted_batch_keeps_finished_rows_and_resumes(exporter, workspace):
 
     report = read_report(workspace / "reports" / "run.json")
     assert report["status"] == "interrupted"
-    assert report["rows"][0]["status"] == "ok"
-    assert report["rows"][1]["status"] in ("interrupted", "ok")
-    assert report["rows"][2]["status"] == "not run"
-    assert not (workspace / "out" / "3").exists()
-    if report["rows"][1]["status"] == "interrupted":
+    interrupted = statuses(report)
+    assert interrupted[1] == "ok"
+    assert interrupted[2] in ("interrupted", "ok")
+    assert [interrupted[row] for row in (3, 4, 5)] == ["not run"] * 3
+    for index in (3, 4, 5):
+        assert not (workspace / "out" / str(index)).exists()
+    if interrupted[2] == "interrupted":
         assert not (workspace / "out" / "2").exists()
     assert leftovers(workspace) == []
 
     resumed = run_batch(exporter, workspace, "--report", "reports/run.json", manifest)
-    assert resumed.returncode == SUCCESS, resumed.stderr
+    assert resumed.returncode == ROWS_FAILED, resumed.stderr
     final = statuses(read_report(workspace / "reports" / "run.json"))
     assert final[1] == "skipped"
+    assert final[2] == ("ok" if interrupted[2] == "interrupted" else "skipped")
     assert final[3] == "ok"
-    assert final[2] == ("ok" if report["rows"][1]["status"] == "interrupted" else "skipped")
-    for index in (1, 2, 3):
+    assert final[4] == "failed"
+    assert final[5] == "ok"
+    for index in (1, 2, 3, 5):
         assert (workspace / "out" / str(index) / "export_report.json").is_file()
+    assert leftovers(workspace) == []
 
 
 def test_changed_input_is_exported_again_only_with_force(exporter, workspace):
