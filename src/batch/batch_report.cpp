@@ -48,7 +48,8 @@ nlohmann::json batch_report_json(const Manifest& manifest, const Shard& shard, c
   for (const auto& row : result.rows) {
     nlohmann::json entry = {{"row", row.row.number},
                             {"model", row.row.model.string()},
-                            {"config", row.row.config.empty() ? nlohmann::json() : nlohmann::json(row.row.config.string())},
+                            {"config", (row.row.config.empty() ? row.row.model.parent_path() / "config.json"
+                                                               : row.row.config).string()},
                             {"task", row.row.task},
                             {"output", row.row.output.string()},
                             {"status", row.status},
@@ -97,6 +98,7 @@ std::string format_summary_table(const BatchResult& result) {
     const int64_t count = result.count(status);
     if (count > 0) counts += (counts.empty() ? "" : ", ") + std::to_string(count) + " " + status;
   }
+  if (counts.empty()) counts = "nothing to do";
   table += fmt::format("{} row(s): {} in {}", result.rows.size(), counts,
                        format_duration(std::chrono::seconds(static_cast<int64_t>(result.seconds))));
   return table;

@@ -40,12 +40,24 @@ bool looks_like_json(const std::string& text) {
   return first != std::string::npos && (text[first] == '[' || text[first] == '{');
 }
 
+// "an array", "a string", ... for messages.
+std::string with_article(const nlohmann::json& value) {
+  const std::string name = value.type_name();
+  return (name[0] == 'a' || name[0] == 'o' ? "an " : "a ") + name;
+}
+
+// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
+std::string without_exception_id(const std::string& message) {
+  const size_t end = message.rfind("] ", message.find(' '));
+  return message.rfind("[json.exception.", 0) == 0 && end != std::string::npos ? message.substr(end + 2) : message;
+}
+
 std::vector<RawRow> json_rows(const std::string& text, const std::string& source) {
   nlohmann::json document;
   try {
     document = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for 1e400
-    throw invalid_input(source + " is not valid JSON (" + std::string(error.what()) +
+    throw invalid_input(source + " is not valid JSON (" + without_exception_id(error.what()) +
                         "); a JSON manifest is an array of {\"model\", \"output\", \"config\", \"task\"} objects");
   }
   const nlohmann::json* rows = &document;
@@ -55,9 +67,15 @@ std::vector<RawRow> json_rows(const std::string& text, const std::string& source
       throw invalid_input(source + ": a JSON manifest object needs a \"rows\" array; or make the file the array itself");
     }
     rows = &*found;
+    for (const auto& [key, value] : document.items()) {
+      if (key != "rows") {
+        throw invalid_input(source + ": unknown top-level key \"" + key + "\"; a JSON manifest object contains only "
+                            "\"rows\"");
+      }
+    }
   }
   if (!rows->is_array()) {
-    throw invalid_input(source + ": \"rows\" is " + std::string(rows->type_name()) + ", expected an array of objects");
+    throw invalid_input(source + ": \"rows\" is " + with_article(*rows) + ", expected an array of objects");
   }
   std::vector<RawRow> result;
   for (size_t i = 0; i < rows->size(); ++i) {
@@ -65,7 +83,7 @@ std::vector<RawRow> json_rows(const std::string& text, const std::string& source
     RawRow row;
     row.origin = source + " row " + std::to_string(i + 1);
     if (!entry.is_object()) {
-      throw invalid_input(row.origin + " is " + std::string(entry.type_name()) +
+      throw invalid_input(row.origin + " is " + with_article(entry) +
                           ", expected an object such as {\"model\": \"a/qwen2vl.pt\", \"output\": \"out/a\"}");
     }
     for (const auto& [key, value] : entry.items()) {
@@ -74,10 +92,13 @@ std::vector<RawRow> json_rows(const std::string& text, const std::string& source
       }
       if (value.is_null()) continue;
       if (!value.is_string()) {
-        throw invalid_input(row.origin + ": \"" + key + "\" is " + std::string(value.type_name()) +
-                            ", expected a string");
+        throw invalid_input(row.origin + ": \"" + key + "\" is " + with_article(value) + ", expected a string");
       }
-      row.values[key] = value.get<std::string>();
+      const std::string& text_value = value.get_ref<const std::string&>();
+      if (text_value.find('\0') != std::string::npos) {
+        throw invalid_input(row.origin + ": \"" + key + "\" contains a NUL character (\\u0000), which no path may hold");
+      }
+      if (!text_value.empty()) row.values[key] = text_value;  // "" means absent, as an empty CSV field does
     }
     result.push_back(std::move(row));
   }
@@ -162,6 +183,12 @@ ManifestRow check_row(const RawRow& raw, int64_t number, const fs::path& base, c
 
 Manifest parse_manifest(const std::string& text, const fs::path& path, const ManifestRules& rules) {
   const std::string source = path.filename().string();
+  if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0) {
+    throw invalid_input(source + " is UTF-16 text; save the manifest as UTF-8");
+  }
+  if (text.find('\0') != std::string::npos) {
+    throw invalid_input(source + " contains NUL bytes, so it is not a text manifest; save it as UTF-8 CSV or JSON");
+  }
   const std::string extension = path.extension().string();
   const bool json = extension == ".json" || (extension != ".csv" && looks_like_json(text));
 

@@ -136,6 +136,10 @@ void record_exit(RowResult& result, int status, bool interrupted) {
     result.status = "failed";
   }
   if (result.status == "ok") return;
+  if (result.status == "interrupted") {
+    result.detail = "stopped by the interrupt; its partial output was removed";
+    return;
+  }
   result.detail = last_error_line(result.log);
   if (result.detail.empty()) {
     result.detail = result.signal != 0 ? std::string("ended by signal ") + strsignal(result.signal)

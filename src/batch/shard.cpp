@@ -26,9 +26,11 @@ std::string parse_shard(const std::string& text, Shard& shard) {
       !parse_count(text.substr(slash + 1), parsed.count)) {
     return "expected K/N with whole numbers, such as 0/4 for the first of four shards, got '" + text + "'";
   }
-  if (parsed.count < 1 || parsed.index >= parsed.count) {
+  if (parsed.count < 1) return "shard '" + text + "' does not exist: N, the number of shards, must be at least 1";
+  if (parsed.index >= parsed.count) {
     return "shard '" + text + "' does not exist: K counts from 0, so K/N needs 0 <= K < N (0/" +
-           std::to_string(std::max<int64_t>(parsed.count, 1)) + " is the first)";
+           std::to_string(parsed.count) + " is the first, " + std::to_string(parsed.count - 1) + "/" +
+           std::to_string(parsed.count) + " the last)";
   }
   shard = parsed;
   return "";

@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +11,7 @@
 #include "commands.h"
 #include "validators.h"
 #include "qwen2vl/batch/batch_report.h"
+#include "qwen2vl/batch/conflicts.h"
 #include "qwen2vl/batch/manifest.h"
 #include "qwen2vl/batch/runner.h"
 #include "qwen2vl/batch/shard.h"
@@ -16,6 +19,7 @@
 #include "qwen2vl/export/options.h"
 #include "qwen2vl/util/atomic_file.h"
 #include "qwen2vl/util/logging.h"
+#include "qwen2vl/util/path_checks.h"
 
 namespace qwen2vl::cli {
 namespace fs = std::filesystem;
@@ -54,8 +58,35 @@ fs::path default_log_dir(const fs::path& report) {
 }
 
 void write_report(const fs::path& path, const nlohmann::json& report) {
-  write_file_atomically(path, report.dump(2) + "\n", "the batch report");
+  write_file_atomically(path, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                        "the batch report");
 }
+
+// An exclusive flock(2) on the log folder for the life of the batch, so that
+// two batches with one report and log folder do not overwrite each other.
+class LogFolderLock {
+ public:
+  explicit LogFolderLock(const fs::path& folder) {
+    std::error_code error;
+    fs::create_directories(folder, error);
+    fd_ = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) {
+      throw io_error("cannot open the log folder " + folder.string() + ": " + std::strerror(errno) +
+                     "; pass --log-dir with a writable folder");
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(ExitCode::kUsage, "another qwen2vl-export batch is using the log folder " + folder.string() +
+                                        "; wait for it to finish, or pass another --report or --log-dir");
+    }
+  }
+  ~LogFolderLock() { ::close(fd_); }
+  LogFolderLock(const LogFolderLock&) = delete;
+  LogFolderLock& operator=(const LogFolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace
 
@@ -129,18 +160,22 @@ int BatchCommand::run() const {
   const fs::path report = fs::absolute(report_.empty() ? default_report(shard) : report_);
   settings.log_dir = fs::absolute(log_dir_.empty() ? default_log_dir(report) : log_dir_);
 
+  check_report_target(report, {{manifest.path, "the manifest"}}, "--report");
+  batch::check_path_conflicts(
+      manifest, {{manifest.path, "the manifest"}, {report, "the batch report"}, {settings.log_dir, "the log folder"}},
+      report);
+  check_writable(report, "the batch report", "--report");
+  const LogFolderLock lock(settings.log_dir);
+
   spdlog::info("batch {}: {} of {} row(s){}, {} at a time; report {}", manifest.path.string(), rows.size(),
                manifest.rows.size(), shard.whole() ? "" : " in shard " + shard.to_string(), settings.jobs,
                report.string());
   if (rows.empty()) {
-    spdlog::warn("shard {} holds no rows of the {} in {}", shard.to_string(), manifest.rows.size(),
+    spdlog::warn("shard {} contains none of the {} rows in {}", shard.to_string(), manifest.rows.size(),
                  manifest.path.string());
   }
 
-  // A report before the first row starts: a batch killed later still leaves
-  // one, and an unwritable --report fails now rather than after hours.
-  std::error_code error;
-  if (report.has_parent_path()) fs::create_directories(report.parent_path(), error);
+  // A report before the first row starts, so that a batch killed later still leaves one.
   batch::BatchResult pending;
   for (const auto& row : rows) {
     batch::RowResult result;

@@ -15,5 +15,5 @@ int main(int argc, char** argv) {
   // folder. Ignored, the write fails with EFBIG instead, which is reported as an
   // I/O error after the cleanup. Spawned processes get the default action back.
   signal(SIGXFSZ, SIG_IGN);
-  return qwen2vl::cli::run(argc, argv);
+  qwen2vl::exit_process(qwen2vl::cli::run(argc, argv));
 }

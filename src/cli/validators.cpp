@@ -25,7 +25,7 @@ CLI::Validator positive_number() {
       [](std::string& value) -> std::string {
         double number = 0;
         if (!CLI::detail::lexical_cast(value, number) || !std::isfinite(number) || number <= 0) {
-          return "expected a number greater than 0, got '" + value + "'";
+          return "expected a finite number greater than 0, got '" + value + "'";
         }
         return "";
       },

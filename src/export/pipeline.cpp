@@ -13,7 +13,9 @@
 #include "qwen2vl/export/report.h"
 #include "qwen2vl/export/runtime_files.h"
 #include "qwen2vl/torchscript/load.h"
+#include "qwen2vl/util/atomic_file.h"
 #include "qwen2vl/util/format.h"
+#include "qwen2vl/util/path_checks.h"
 #include "qwen2vl/util/sha256.h"
 #include "qwen2vl/util/staged_dir.h"
 
@@ -98,6 +100,22 @@ std::string unsupported_report(const std::vector<ExportedGraph>& graphs) {
   return text + " please report these ops with the model's config";
 }
 
+// The first failed comparison, for the one-line error: the table that lists
+// all of them is logged at info level, which --quiet and batch rows hide.
+std::string first_mismatch(const std::vector<ExportedGraph>& graphs) {
+  for (const auto& graph : graphs) {
+    for (const auto& set : graph.validation) {
+      for (const auto& row : set.rows) {
+        if (row.passed) continue;
+        const std::string what = !row.failure.empty() ? row.failure
+                                 : fmt::format("max abs diff {:.3e}", row.max_abs_diff);
+        return fmt::format("{} of {} at {}: {}", row.name, graph.file, set.size_set, what);
+      }
+    }
+  }
+  return "see the table above";
+}
+
 }  // namespace
 
 void run_export(const ExportOptions& options) {
@@ -108,6 +126,12 @@ void run_export(const ExportOptions& options) {
 
   check_model_path(options.model);
   auto config_path = config_path_for(options);
+  const std::vector<NamedPath> input_files = {{options.model, "the model"}, {config_path, "the config"}};
+  check_output_keeps(options.output_dir, input_files, "OUTPUT_DIR");
+  if (!options.report.empty()) {
+    check_report_target(options.report, input_files, "--report");
+    check_writable(options.report, "the report", "--report");
+  }
   if (!std::filesystem::exists(config_path)) {
     throw invalid_input("config not found: " + config_path.string() +
                         "; pass --config with the checkpoint's config.json");
@@ -167,8 +191,8 @@ void run_export(const ExportOptions& options) {
     report.status = "validation mismatch";
     if (!options.report.empty()) report.write(options.report);
     throw Error(ExitCode::kValidationMismatch,
-                "ONNX Runtime disagrees with LibTorch beyond --atol " + std::to_string(options.atol) +
-                    " (table above); nothing was written to " + options.output_dir.string());
+                fmt::format("ONNX Runtime disagrees with LibTorch beyond --atol {:g}: {}; nothing was written to {}",
+                            options.atol, first_mismatch(graphs), options.output_dir.string()));
   }
 
   report.status = "ok";

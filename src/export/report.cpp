@@ -114,7 +114,9 @@ nlohmann::json ExportReport::to_json() const {
 }
 
 void ExportReport::write(const std::filesystem::path& path) const {
-  write_file_atomically(path, to_json().dump(2) + "\n", "the report");
+  // Replace bytes that are not UTF-8 (Latin-1 file names) rather than fail after the export.
+  write_file_atomically(path, to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                        "the report");
 }
 
 }  // namespace qwen2vl

@@ -54,4 +54,22 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
   }
 }
 
+void check_writable(const std::filesystem::path& path, const std::string& what, const std::string& flag) {
+  std::error_code error;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), error);
+  if (std::filesystem::is_directory(path, error)) {
+    throw io_error("cannot write " + what + " " + path.string() + ": it is a folder; pass " + flag +
+                   " with a file name");
+  }
+  auto probe = path;
+  probe += ".partial-" + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw io_error("cannot write " + what + " " + path.string() + ": " + std::strerror(errno) + "; pass " + flag +
+                   " with a file in a writable folder");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 }  // namespace qwen2vl

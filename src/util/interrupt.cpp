@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -169,6 +170,15 @@ void install_interrupt_handler() {
     install_handler(SIGINT);
     install_handler(SIGTERM);
   });
+}
+
+void exit_process(int exit_code) {
+  registry_mutex().lock();  // never unlocked: the process ends below
+  detail::clear_progress_line();
+  spdlog::default_logger()->flush();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  _exit(exit_code);
 }
 
 ScopedCleanupPath::ScopedCleanupPath(std::filesystem::path path) { reset(std::move(path)); }

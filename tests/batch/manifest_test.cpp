@@ -106,13 +106,17 @@ TEST(Manifest, RejectsBrokenManifestsNamingTheRow) {
        "rows.csv line 3 writes to /data/out/a, which rows.csv line 2 writes too"},
       {"/data/rows.json", "{\"model\": 1", "is not valid JSON"},
       {"/data/rows.json", "{\"items\": []}", "needs a \"rows\" array"},
-      {"/data/rows.json", "{\"rows\": 3}", "\"rows\" is number, expected an array"},
-      {"/data/rows.json", "[\"a.pt\"]", "row 1 is string, expected an object"},
+      {"/data/rows.json", "{\"rows\": 3}", "\"rows\" is a number, expected an array"},
+      {"/data/rows.json", "[\"a.pt\"]", "row 1 is a string, expected an object"},
       {"/data/rows.json", "[{\"model\": \"a.pt\", \"ouput\": \"o\"}]", "row 1: unknown key \"ouput\""},
-      {"/data/rows.json", "[{\"model\": 7, \"output\": \"o\"}]", "row 1: \"model\" is number, expected a string"},
+      {"/data/rows.json", "[{\"model\": 7, \"output\": \"o\"}]", "row 1: \"model\" is a number, expected a string"},
       {"/data/rows.json", "[{\"model\": 1e400, \"output\": \"o\"}]", "is not valid JSON"},
-      {"/data/rows.json", std::string(100000, '[') + std::string(100000, ']'), "row 1 is array, expected an object"},
+      {"/data/rows.json", std::string(100000, '[') + std::string(100000, ']'), "row 1 is an array, expected an object"},
       {"/data/rows.json", "[{\"output\": \"o\"}]", "row 1: model is missing or empty"},
+      {"/data/rows.json", "[{\"model\": \"a.pt\", \"output\": \"\"}]", "row 1: output is missing or empty"},
+      {"/data/rows.json", "[{\"model\": \"a.pt\", \"output\": \"o\\u0000x\"}]", "contains a NUL character"},
+      {"/data/rows.json", "{\"rows\": [], \"extra\": 1}", "unknown top-level key \"extra\""},
+      {"/data/rows.csv", std::string("\xFF\xFEm\0o\0", 6), "is UTF-16 text; save the manifest as UTF-8"},
   };
   for (const auto& test : cases) {
     const std::string message = rejection(test.text, test.name);

@@ -20,7 +20,7 @@ TEST(Shard, RejectsInvalidShardsAndKeepsTheOldValue) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"", "expected K/N"},       {"3", "expected K/N"},         {"1/", "expected K/N"},
       {"-1/4", "expected K/N"},   {"a/b", "expected K/N"},       {"1/4/2", "expected K/N"},
-      {"4/4", "0 <= K < N"},      {"0/0", "0 <= K < N"},         {"1234567890/2", "expected K/N"},
+      {"4/4", "0 <= K < N"},      {"0/0", "must be at least 1"},         {"1234567890/2", "expected K/N"},
   };
   for (const auto& [text, fragment] : cases) {
     Shard shard{1, 3};

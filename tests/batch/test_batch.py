@@ -222,3 +222,61 @@ def test_bad_manifest_is_rejected_before_any_row(exporter, tmp_path, name, conte
     assert fragment in errors[0], result.stderr
     assert not (tmp_path / "o").exists()
     assert sorted(path.name for path in tmp_path.iterdir()) == ([name] if content is not None else [])
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        ([("model/qwen2vl.pt", "text-generation", "out/a"), ("model/qwen2vl.pt", "text-generation", "out/a/b")],
+         "inside the output"),
+        ([("model/qwen2vl.pt", "text-generation", "model")], "contains the model of rows.csv line 2"),
+        ([("model/qwen2vl.pt", "text-generation", ".")], "contains the model of rows.csv line 2"),
+        ([("model/qwen2vl.pt", "text-generation", "out/a"), ("model/qwen2vl.pt", "text-generation", "alias/a")],
+         "through a symbolic link"),
+    ],
+    ids=["nested", "model_folder", "manifest_folder", "symlink_alias"],
+)
+def test_conflicting_outputs_are_rejected(exporter, workspace, rows, fragment):
+    (workspace / "out").mkdir()
+    (workspace / "alias").symlink_to(workspace / "out")
+    manifest = workspace / "rows.csv"
+    write_csv(manifest, rows)
+    before = sorted(str(path) for path in workspace.rglob("*"))
+
+    result = run_batch(exporter, workspace, "--force", manifest, timeout=30)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+
+    assert result.returncode == INVALID_INPUT, result.stderr
+    assert len(errors) == 1, result.stderr
+    assert fragment in errors[0], result.stderr
+    assert sorted(str(path) for path in workspace.rglob("*")) == before
+
+
+def test_report_over_manifest_is_rejected(exporter, workspace):
+    manifest = workspace / "rows.csv"
+    write_csv(manifest, [("model/qwen2vl.pt", "text-generation", "out/a")])
+    text = manifest.read_text()
+
+    result = run_batch(exporter, workspace, "--report", manifest, manifest, timeout=30)
+
+    assert result.returncode == USAGE, result.stderr
+    assert "is the manifest, which the report would overwrite" in result.stderr
+    assert manifest.read_text() == text
+
+
+def test_second_batch_on_same_logs_is_rejected(exporter, workspace):
+    manifest = workspace / "rows.csv"
+    write_csv(manifest, [("model/qwen2vl.pt", "image-text-to-text", "out/a")])
+    first = subprocess.Popen([str(exporter), "batch", str(manifest)], cwd=workspace,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (workspace / "batch_report.logs" / "row-1.log").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    second = run_batch(exporter, workspace, manifest, timeout=30)
+    _, first_stderr = first.communicate(timeout=300)
+
+    assert second.returncode == USAGE, second.stderr
+    assert "another qwen2vl-export batch is using the log folder" in second.stderr
+    assert first.returncode == SUCCESS, first_stderr
+    assert read_report(workspace / "batch_report.json")["status"] == "ok"

@@ -136,7 +136,7 @@ TEST_F(CliTest, OutOfRangeValuesNameTheRange) {
       {{"export", "--model", "m.pt", "--batch-size", "-3", "out"}, "expected a whole number at least 1, got '-3'"},
       {{"export", "--model", "m.pt", "--sequence-length", "1.5", "out"}, "at least 1, got '1.5'"},
       {{"export", "--model", "m.pt", "--num-images", "-1", "out"}, "at least 0, got '-1'"},
-      {{"export", "--model", "m.pt", "--atol", "-1", "out"}, "expected a number greater than 0, got '-1'"},
+      {{"export", "--model", "m.pt", "--atol", "-1", "out"}, "expected a finite number greater than 0, got '-1'"},
       {{"export", "--model", "m.pt", "--atol", "nan", "out"}, "greater than 0, got 'nan'"},
       {{"batch", "--jobs", "0", "rows.csv"}, "expected a whole number from 1 to 64, got '0'"},
   };

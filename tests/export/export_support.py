@@ -67,7 +67,7 @@ def run_exporter(executable: Path, *arguments: str | Path, timeout: float = 600)
     """
     environment = {**os.environ, "NO_COLOR": "1"}
     command = [str(executable), *map(str, arguments)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+    return subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout, env=environment)
 
 
 def error_lines(stderr: str) -> list[str]:

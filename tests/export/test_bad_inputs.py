@@ -4,6 +4,7 @@ code, no hang, and nothing written."""
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -124,3 +125,83 @@ def test_non_empty_output_needs_force(exporter, tiny_dir, tmp_path):
     assert process.returncode == USAGE, process.stderr
     assert "--force" in process.stderr
     assert (output_dir / "keep.txt").read_text() == "earlier export"
+
+
+def test_validation_mismatch_names_output_and_difference(exporter, tiny_dir, tmp_path):
+    """An --atol no float32 export can meet: exit 5, the worst output in the one error line, nothing written."""
+    output_dir = tmp_path / "out"
+    report = tmp_path / "report.json"
+    process = run_exporter(exporter, "-q", "export", "--model", tiny_dir / "qwen2vl.pt", "--task", "text-generation",
+                           "--atol", "1e-12", "--report", report, output_dir)
+    errors = error_lines(process.stderr)
+
+    assert process.returncode == 5, process.stderr
+    assert len(errors) == 1, process.stderr
+    assert "beyond --atol 1e-12: logits of model.onnx at" in errors[0]
+    assert "max abs diff" in errors[0]
+    assert not output_dir.exists()
+    assert json.loads(report.read_text())["status"] == "validation mismatch"
+
+
+def copy_checkpoint(tiny_dir: Path, folder: Path) -> Path:
+    """A copy of the tiny trace and its config in `folder`, returned as the .pt path."""
+    folder.mkdir(parents=True)
+    for name in ("qwen2vl.pt", "config.json"):
+        (folder / name).write_bytes((tiny_dir / name).read_bytes())
+    return folder / "qwen2vl.pt"
+
+
+@pytest.mark.parametrize("target", ["model_folder", "parent_folder"])
+def test_output_containing_model_is_rejected(target, exporter, tiny_dir, tmp_path):
+    model = copy_checkpoint(tiny_dir, tmp_path / "ckpt" / "model")
+    model_bytes = model.read_bytes()
+    output_dir = model.parent if target == "model_folder" else model.parent.parent
+    process = run_exporter(exporter, "export", "--no-validate", "--force", "--model", model, output_dir,
+                           timeout=BAD_INPUT_TIMEOUT_SECONDS)
+    errors = error_lines(process.stderr)
+
+    assert process.returncode == USAGE, process.stderr
+    assert len(errors) == 1, process.stderr
+    assert f"contains the model {model}" in errors[0]
+    assert model.read_bytes() == model_bytes
+
+
+def test_report_over_input_is_rejected(exporter, tiny_dir, tmp_path):
+    model = copy_checkpoint(tiny_dir, tmp_path / "ckpt")
+    config_text = (model.parent / "config.json").read_text()
+    process = run_exporter(exporter, "export", "--no-validate", "--model", model, "--report",
+                           model.parent / "config.json", tmp_path / "out", timeout=BAD_INPUT_TIMEOUT_SECONDS)
+
+    assert process.returncode == USAGE, process.stderr
+    assert "is the config, which the report would overwrite" in process.stderr
+    assert (model.parent / "config.json").read_text() == config_text
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_report_fails_before_export(exporter, tiny_dir, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    process = run_exporter(exporter, "export", "--no-validate", "--model", tiny_dir / "qwen2vl.pt", "--report",
+                           blocker / "report.json", tmp_path / "out", timeout=BAD_INPUT_TIMEOUT_SECONDS)
+    errors = error_lines(process.stderr)
+
+    assert process.returncode == 6, process.stderr
+    assert len(errors) == 1, process.stderr
+    assert "cannot write the report" in errors[0]
+    assert "pass --report with a file in a writable folder" in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_utf8_path_is_exported(exporter, tiny_dir, tmp_path):
+    """Latin-1 file names are valid on Linux; the reports replace the bytes that are not UTF-8."""
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/mod\xe8le"))
+    model = copy_checkpoint(tiny_dir, folder)
+    output_dir = Path(os.fsdecode(bytes(tmp_path) + b"/sortie-\xe9"))
+    report = tmp_path / "report.json"
+    process = run_exporter(exporter, "export", "--no-validate", "--task", "text-generation", "--model", model,
+                           "--report", report, output_dir)
+
+    assert process.returncode == 0, process.stderr
+    assert (output_dir / "model.onnx").is_file()
+    recorded = json.loads(report.read_text(encoding="utf-8"))["inputs"]["model"]["path"]
+    assert "\ufffd" in recorded

@@ -13,4 +13,10 @@ namespace qwen2vl {
 // removed on failure and `path` keeps its earlier contents.
 void write_file_atomically(const std::filesystem::path& path, const std::string& contents, const std::string& what);
 
+// Create the parent folders of `path` and check that a file can be created
+// beside it, so that a report that cannot be written fails a run before its
+// work rather than after. Throws qwen2vl::Error (kIo) naming the path, the
+// cause and `flag`, the option to change.
+void check_writable(const std::filesystem::path& path, const std::string& what, const std::string& flag);
+
 }  // namespace qwen2vl

@@ -21,6 +21,14 @@ namespace qwen2vl {
 // do nothing.
 void install_interrupt_handler();
 
+// Flush stdout, stderr and the default logger, then end the process with
+// `exit_code` through _exit. It holds the interrupt lock meanwhile, so a
+// signal that arrives during the exit is either handled completely before it
+// or not at all. Returning from main() instead would run static destructors
+// (spdlog's registry, LibTorch's globals) while the watcher thread may still
+// use them, which crashed the process.
+[[noreturn]] void exit_process(int exit_code);
+
 // While alive, registers `path` for recursive removal when SIGINT or SIGTERM
 // ends the process. Without install_interrupt_handler() nothing is removed.
 class ScopedCleanupPath {
