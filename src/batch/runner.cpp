@@ -71,8 +71,19 @@ pid_t spawn_row(const std::vector<std::string>& argv, const fs::path& log) {
   for (auto& argument : arguments) pointers.push_back(argument.data());
   pointers.push_back(nullptr);
 
+  // The row's export stops when the batch dies without a chance to stop it
+  // (SIGKILL, the OOM killer); see exit_with_parent in main.cpp.
+  std::vector<std::string> environment = {std::string(kParentPidVariable) + "=" + std::to_string(::getpid())};
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    if (std::string(*entry).rfind(std::string(kParentPidVariable) + "=", 0) != 0) environment.emplace_back(*entry);
+  }
+  std::vector<char*> environment_pointers;
+  for (auto& entry : environment) environment_pointers.push_back(entry.data());
+  environment_pointers.push_back(nullptr);
+
   pid_t pid = -1;
-  const int status = posix_spawn(&pid, arguments.front().c_str(), &actions, nullptr, pointers.data(), environ);
+  const int status = posix_spawn(&pid, arguments.front().c_str(), &actions, nullptr, pointers.data(),
+                                 environment_pointers.data());
   posix_spawn_file_actions_destroy(&actions);
   if (status != 0) {
     throw Error(ExitCode::kInternal, "cannot start " + arguments.front() + ": " + std::strerror(status));

@@ -280,3 +280,28 @@ def test_second_batch_on_same_logs_is_rejected(exporter, workspace):
     assert "another qwen2vl-export batch is using the log folder" in second.stderr
     assert first.returncode == SUCCESS, first_stderr
     assert read_report(workspace / "batch_report.json")["status"] == "ok"
+
+
+def test_killed_batch_stops_its_rows(exporter, workspace):
+    """SIGKILL to the batch: the kernel sends its rows SIGTERM, and they remove their partial output."""
+    manifest = workspace / "rows.csv"
+    write_csv(manifest, [("model/qwen2vl.pt", "image-text-to-text", "out/a")])
+    batch = subprocess.Popen([str(exporter), "batch", str(manifest)], cwd=workspace,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    rows = []
+    while not rows and batch.poll() is None and time.monotonic() < deadline:
+        rows = [int(pid) for task in Path(f"/proc/{batch.pid}/task").glob("*")
+                for pid in (task / "children").read_text().split()]
+        time.sleep(0.01)
+    assert rows, "the batch started no row"
+
+    batch.kill()
+    batch.wait(timeout=30)
+    while any(Path(f"/proc/{pid}").exists() for pid in rows) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    # The row is not our child, so it cannot stay a zombie: its /proc entry disappears once it has exited.
+    assert not any(Path(f"/proc/{pid}").exists() for pid in rows), "a row kept running after the batch was killed"
+    assert leftovers(workspace) == []
+    assert not (workspace / "out" / "a").exists()

@@ -17,6 +17,10 @@
 
 namespace qwen2vl::batch {
 
+// Environment variable that tells a row's export the batch's process id, so
+// that it can ask the kernel to stop it when the batch dies.
+inline constexpr const char* kParentPidVariable = "QWEN2VL_BATCH_PID";
+
 // How every row is exported; set from the flags of `qwen2vl-export batch`.
 struct RunSettings {
   std::filesystem::path executable;  // the qwen2vl-export binary that runs each row
