@@ -17,16 +17,16 @@
 
 namespace qwen2vl::batch {
 
-// Environment variable that tells a row's export the batch's process id, so
-// that it can ask the kernel to stop it when the batch dies.
+// Environment variable that passes the batch's process id to each row's
+// export, which then asks the kernel to stop it when the batch dies.
 inline constexpr const char* kParentPidVariable = "QWEN2VL_BATCH_PID";
 
-// How every row is exported; set from the flags of `qwen2vl-export batch`.
+// Settings of every row's export, from the flags of `qwen2vl-export batch`.
 struct RunSettings {
   std::filesystem::path executable;  // the qwen2vl-export binary that runs each row
   std::string log_level = "info";    // --log-level of each row's export
   int64_t jobs = 1;                  // rows exported at the same time
-  bool resume = true;                // skip rows whose output holds a matching report
+  bool resume = true;                // skip rows whose output contains a matching report
   bool force = false;                // let rows replace existing output folders
   bool validate = true;
   double atol = 1e-4;
@@ -61,7 +61,7 @@ struct BatchResult {
 std::vector<std::string> export_command_line(const ManifestRow& row, const RunSettings& settings,
                                              const std::filesystem::path& report);
 
-// Run `rows`. Never throws for a failing row; its result says what happened.
+// Run `rows`. Never throws for a failing row; its RowResult records what happened.
 // On SIGINT or SIGTERM no new row starts, the signal is passed to the running
 // rows (which remove their partial output) and the function returns once they
 // have ended, with interrupt_signal set. Throws qwen2vl::Error (kIo) when the
