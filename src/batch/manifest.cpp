@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -52,10 +53,30 @@ std::string without_exception_id(const std::string& message) {
   return message.rfind("[json.exception.", 0) == 0 && end != std::string::npos ? message.substr(end + 2) : message;
 }
 
+// Thrown from the parser callback for a key that appears twice in one object,
+// which nlohmann::json would otherwise resolve silently (the last one wins).
+struct DuplicateKey {
+  std::string key;
+};
+
 std::vector<RawRow> json_rows(const std::string& text, const std::string& source) {
   nlohmann::json document;
+  std::vector<std::set<std::string>> keys_per_object;
+  auto reject_duplicate_keys = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::object_start) {
+      keys_per_object.emplace_back();
+    } else if (event == nlohmann::json::parse_event_t::object_end) {
+      keys_per_object.pop_back();
+    } else if (event == nlohmann::json::parse_event_t::key && !keys_per_object.empty()) {
+      const std::string key = parsed.get<std::string>();
+      if (!keys_per_object.back().insert(key).second) throw DuplicateKey{key};
+    }
+    return true;
+  };
   try {
-    document = nlohmann::json::parse(text);
+    document = nlohmann::json::parse(text, reject_duplicate_keys);
+  } catch (const DuplicateKey& duplicate) {
+    throw invalid_input(source + ": key \"" + duplicate.key + "\" appears twice in one object; keep one of them");
   } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for 1e400
     throw invalid_input(source + " is not valid JSON (" + without_exception_id(error.what()) +
                         "); a JSON manifest is an array of {\"model\", \"output\", \"config\", \"task\"} objects");

@@ -116,6 +116,8 @@ TEST(Manifest, RejectsBrokenManifestsNamingTheRow) {
       {"/data/rows.json", "[{\"model\": \"a.pt\", \"output\": \"\"}]", "row 1: output is missing or empty"},
       {"/data/rows.json", "[{\"model\": \"a.pt\", \"output\": \"o\\u0000x\"}]", "contains a NUL character"},
       {"/data/rows.json", "{\"rows\": [], \"extra\": 1}", "unknown top-level key \"extra\""},
+      {"/data/rows.json", "[{\"model\": \"a.pt\", \"output\": \"o\", \"model\": \"b.pt\"}]",
+       "rows.json: key \"model\" appears twice in one object; keep one of them"},
       {"/data/rows.csv", std::string("\xFF\xFEm\0o\0", 6), "is UTF-16 text; save the manifest as UTF-8"},
   };
   for (const auto& test : cases) {
