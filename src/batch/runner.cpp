@@ -21,8 +21,7 @@
 #include "qwen2vl/error.h"
 #include "qwen2vl/util/format.h"
 #include "qwen2vl/util/interrupt.h"
-
-extern char** environ;
+#include "qwen2vl/util/subprocess.h"
 
 namespace qwen2vl::batch {
 namespace fs = std::filesystem;
@@ -73,10 +72,7 @@ pid_t spawn_row(const std::vector<std::string>& argv, const fs::path& log) {
 
   // The row's export stops when the batch dies without a chance to stop it
   // (SIGKILL, the OOM killer); see exit_with_parent in main.cpp.
-  std::vector<std::string> environment = {std::string(kParentPidVariable) + "=" + std::to_string(::getpid())};
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    if (std::string(*entry).rfind(std::string(kParentPidVariable) + "=", 0) != 0) environment.emplace_back(*entry);
-  }
+  std::vector<std::string> environment = child_environment({{kParentPidVariable, std::to_string(::getpid())}});
   std::vector<char*> environment_pointers;
   for (auto& entry : environment) environment_pointers.push_back(entry.data());
   environment_pointers.push_back(nullptr);

@@ -53,23 +53,6 @@ void open_pipe(Pipe& pipe) {
   pipe.write_end.reset(fds[1]);
 }
 
-// The child's environment: ours, with `overrides` replacing or adding entries.
-std::vector<std::string> child_environment(const std::vector<std::pair<std::string, std::string>>& overrides) {
-  std::map<std::string, std::string> replaced(overrides.begin(), overrides.end());
-  std::vector<std::string> result;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    std::string text(*entry);
-    std::string name = text.substr(0, text.find('='));
-    if (replaced.count(name) == 0) {
-      result.push_back(std::move(text));
-    }
-  }
-  for (const auto& [name, value] : replaced) {
-    result.push_back(name + "=" + value);
-  }
-  return result;
-}
-
 std::vector<char*> pointers_to(std::vector<std::string>& strings) {
   std::vector<char*> pointers;
   for (std::string& text : strings) {
@@ -201,6 +184,22 @@ bool wait_until(pid_t pid, std::chrono::steady_clock::time_point deadline, int& 
 }
 
 }  // namespace
+
+std::vector<std::string> child_environment(const std::vector<std::pair<std::string, std::string>>& overrides) {
+  std::map<std::string, std::string> replaced(overrides.begin(), overrides.end());
+  std::vector<std::string> result;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string text(*entry);
+    std::string name = text.substr(0, text.find('='));
+    if (replaced.count(name) == 0) {
+      result.push_back(std::move(text));
+    }
+  }
+  for (const auto& [name, value] : replaced) {
+    result.push_back(name + "=" + value);
+  }
+  return result;
+}
 
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
   if (argv.empty() || argv[0].empty()) {

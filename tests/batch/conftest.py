@@ -6,7 +6,6 @@ shared tiny checkpoint (tests/tiny_fixture.py).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,17 +16,14 @@ for folder in (TESTS_DIR, TESTS_DIR / "export"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from export_support import SOURCE_DIR, run_tool  # noqa: E402
+from export_support import find_exporter, run_tool  # noqa: E402
 from tiny_fixture import tiny_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def exporter() -> Path:
     """Path of the qwen2vl-export executable under test."""
-    path = Path(os.environ.get("QWEN2VL_EXE", SOURCE_DIR / "build" / "qwen2vl-export"))
-    if not path.is_file():
-        pytest.fail(f"qwen2vl-export not found at {path}; build it or set QWEN2VL_EXE")
-    return path
+    return find_exporter()
 
 
 @pytest.fixture(scope="session")

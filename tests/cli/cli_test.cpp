@@ -82,6 +82,15 @@ class CliTest : public ::testing::Test {
 
 TempDir* CliTest::archives_ = nullptr;
 
+// The command as a shell would show it, for SCOPED_TRACE.
+std::string command_line(const std::vector<std::string>& args) {
+  std::string text = "qwen2vl-export";
+  for (const auto& arg : args) {
+    text += " " + arg;
+  }
+  return text;
+}
+
 // One line on stderr, starting with "error: ", and nothing on stdout.
 void expect_one_error_line(const CliResult& result) {
   EXPECT_EQ(count_lines(result.err), 1u) << result.err;
@@ -141,11 +150,7 @@ TEST_F(CliTest, OutOfRangeValuesNameTheRange) {
       {{"batch", "--jobs", "0", "rows.csv"}, "expected a whole number from 1 to 64, got '0'"},
   };
   for (const auto& [args, fragment] : cases) {
-    std::string joined;
-    for (const auto& arg : args) {
-      joined += arg + " ";
-    }
-    SCOPED_TRACE("qwen2vl-export " + joined);
+    SCOPED_TRACE(command_line(args));
     const CliResult result = run_cli(args);
     EXPECT_EQ(result.exit_code, 2) << result.err;
     expect_one_error_line(result);
@@ -174,11 +179,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
       {"export", "--model", "m.pt", "--image-grid", "a,b,c", "out"},
   };
   for (const auto& args : cases) {
-    std::string joined;
-    for (const auto& arg : args) {
-      joined += arg + " ";
-    }
-    SCOPED_TRACE("qwen2vl-export " + joined);
+    SCOPED_TRACE(command_line(args));
     const CliResult result = run_cli(args);
     EXPECT_EQ(result.exit_code, 2) << result.err;
     expect_one_error_line(result);

@@ -13,7 +13,6 @@ the graphs with transformers themselves.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_fixture import tiny_checkpoint  # noqa: E402
 
-from export_support import GENERATION_GRIDS, SOURCE_DIR, reference_generation, run_exporter, run_tool
+from export_support import GENERATION_GRIDS, find_exporter, reference_generation, run_exporter, run_tool
 from example_inputs import ModelSizes  # noqa: I001 (export_support puts tools/ on sys.path first)
 
 # Two threads at most: the machines that run these tests have two cores, shared with other suites.
@@ -33,10 +32,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 @pytest.fixture(scope="session")
 def exporter() -> Path:
     """Path of the qwen2vl-export executable under test."""
-    path = Path(os.environ.get("QWEN2VL_EXE", SOURCE_DIR / "build" / "qwen2vl-export"))
-    if not path.is_file():
-        pytest.fail(f"qwen2vl-export not found at {path}; build it or set QWEN2VL_EXE")
-    return path
+    return find_exporter()
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SOURCE_DIR = Path(os.environ.get("QWEN2VL_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 TOOLS_DIR = Path(os.environ.get("QWEN2VL_TOOLS_DIR", SOURCE_DIR / "tools"))
@@ -52,6 +53,14 @@ GENERATION_STEPS = 10
 
 # Image grids of the generation prompts, in patches. The two images differ in size.
 GENERATION_GRIDS = {"text": [], "one_image": [(1, 4, 6)], "two_images": [(1, 4, 4), (1, 8, 12)]}
+
+
+def find_exporter() -> Path:
+    """Return the qwen2vl-export under test: $QWEN2VL_EXE, else build/qwen2vl-export of the source tree."""
+    path = Path(os.environ.get("QWEN2VL_EXE", SOURCE_DIR / "build" / "qwen2vl-export"))
+    if not path.is_file():
+        pytest.fail(f"qwen2vl-export not found at {path}; build it or set QWEN2VL_EXE")
+    return path
 
 
 def run_tool(script: str, *arguments: str | Path) -> subprocess.CompletedProcess:

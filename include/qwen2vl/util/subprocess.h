@@ -28,6 +28,10 @@ struct ProcessResult {
   bool succeeded() const { return exit_code == 0 && signal == 0 && !timed_out; }
 };
 
+// This process's environment as NAME=VALUE strings, with `overrides`
+// replacing or adding entries: the environment of a child process.
+std::vector<std::string> child_environment(const std::vector<std::pair<std::string, std::string>>& overrides);
+
 // Starts argv[0] (looked up in PATH unless it contains a '/') with `argv`,
 // stdin from /dev/null, waits for it and returns its exit status and output.
 // Signals that this process ignores or blocks are reset to their defaults in
