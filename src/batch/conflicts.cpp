@@ -11,7 +11,7 @@ namespace {
 
 // A path that some output must not contain, and what to call it in messages.
 struct Guarded {
-  std::string what;
+  std::string description;
   fs::path path;
   bool from_manifest = true;  // a row's input (kInvalidInput), else a file of the batch (kUsage)
 };
@@ -37,7 +37,7 @@ void check_path_conflicts(const Manifest& manifest, const std::vector<NamedPath>
     guard(row.model, {"the model of " + row.origin, row.model});
     guard(config_of(row), {"the config of " + row.origin, config_of(row)});
   }
-  for (const auto& [path, what] : batch_files) guard(path, {what, path, false});
+  for (const auto& [path, description] : batch_files) guard(path, {description, path, false});
 
   std::map<fs::path, const ManifestRow*> outputs;
   for (const auto& row : manifest.rows) {
@@ -45,7 +45,7 @@ void check_path_conflicts(const Manifest& manifest, const std::vector<NamedPath>
     auto found = guarded_by_folder.find(output);
     if (found != guarded_by_folder.end()) {
       const Guarded& entry = found->second;
-      const std::string message = row.origin + ": output " + row.output.string() + " contains " + entry.what + " (" +
+      const std::string message = row.origin + ": output " + row.output.string() + " contains " + entry.description + " (" +
                                   entry.path.string() + "), which writing the export there would delete; choose an "
                                   "output folder outside it";
       throw Error(entry.from_manifest ? ExitCode::kInvalidInput : ExitCode::kUsage, message);

@@ -17,18 +17,18 @@ namespace {
 ResumeCheck stale(const std::string& reason) { return {false, reason}; }
 
 // Compare one input file with its entry in the report: size first, then the hash.
-std::string input_difference(const nlohmann::json& recorded, const fs::path& path, const std::string& what) {
+std::string input_difference(const nlohmann::json& recorded, const fs::path& path, const std::string& role) {
   std::error_code error;
   const uintmax_t bytes = fs::file_size(path, error);
-  if (error) return what + " " + path.string() + " cannot be read (" + error.message() + ")";
+  if (error) return role + " " + path.string() + " cannot be read (" + error.message() + ")";
   if (!recorded.is_object() || !recorded.contains("sha256") || !recorded.contains("bytes")) {
-    return "the report has no checksum of the " + what;
+    return "the report has no checksum of the " + role;
   }
-  if (recorded["bytes"] != bytes) return "the " + what + " changed size since the export";
+  if (recorded["bytes"] != bytes) return "the " + role + " changed size since the export";
   try {
-    if (recorded["sha256"] != sha256_file(path)) return "the " + what + " changed since the export (SHA-256 differs)";
+    if (recorded["sha256"] != sha256_file(path)) return "the " + role + " changed since the export (SHA-256 differs)";
   } catch (const std::exception& failure) {
-    return what + " " + path.string() + " cannot be read (" + failure.what() + ")";
+    return role + " " + path.string() + " cannot be read (" + failure.what() + ")";
   }
   return "";
 }

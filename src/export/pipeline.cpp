@@ -107,9 +107,9 @@ std::string first_mismatch(const std::vector<ExportedGraph>& graphs) {
     for (const auto& set : graph.validation) {
       for (const auto& row : set.rows) {
         if (row.passed) continue;
-        const std::string what = !row.failure.empty() ? row.failure
+        const std::string problem = !row.failure.empty() ? row.failure
                                  : fmt::format("max abs diff {:.3e}", row.max_abs_diff);
-        return fmt::format("{} of {} at {}: {}", row.name, graph.file, set.size_set, what);
+        return fmt::format("{} of {} at {}: {}", row.name, graph.file, set.size_set, problem);
       }
     }
   }

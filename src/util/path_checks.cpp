@@ -24,18 +24,18 @@ bool is_same_or_inside(const fs::path& path, const fs::path& folder) {
 }
 
 void check_output_keeps(const fs::path& output, const std::vector<NamedPath>& files, const std::string& flag) {
-  for (const auto& [file, what] : files) {
+  for (const auto& [file, description] : files) {
     if (file.empty() || !is_same_or_inside(file, output)) continue;
-    throw Error(ExitCode::kUsage, flag + " " + output.string() + " contains " + what + " " + file.string() +
+    throw Error(ExitCode::kUsage, flag + " " + output.string() + " contains " + description + " " + file.string() +
                                       ", which writing the export there would delete; choose an output folder "
                                       "outside the checkpoint's folder");
   }
 }
 
 void check_report_target(const fs::path& report, const std::vector<NamedPath>& files, const std::string& flag) {
-  for (const auto& [file, what] : files) {
+  for (const auto& [file, description] : files) {
     if (file.empty() || resolved_path(file) != resolved_path(report)) continue;
-    throw Error(ExitCode::kUsage, flag + " " + report.string() + " is " + what +
+    throw Error(ExitCode::kUsage, flag + " " + report.string() + " is " + description +
                                       ", which the report would overwrite; choose another report file");
   }
 }

@@ -174,8 +174,8 @@ def test_changed_input_is_exported_again_only_with_force(exporter, workspace):
 
     config = workspace / "model" / "config.json"
     config.write_text(config.read_text() + "\n")  # same values, different bytes
-    refused = run_batch(exporter, workspace, "--no-validate", manifest)
-    assert refused.returncode == ROWS_FAILED, refused.stderr
+    rejected = run_batch(exporter, workspace, "--no-validate", manifest)
+    assert rejected.returncode == ROWS_FAILED, rejected.stderr
     row = read_report(workspace / "batch_report.json")["rows"][0]
     assert row["exit_code"] == USAGE, row
     assert "--force" in row["detail"], row

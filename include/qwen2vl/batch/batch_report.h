@@ -1,4 +1,4 @@
-// What a batch did: the JSON report (--report) and the table printed at the end.
+// The outcome of a batch: its JSON report (--report) and the summary table printed at the end.
 #pragma once
 
 #include <string>

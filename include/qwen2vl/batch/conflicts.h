@@ -11,10 +11,11 @@
 
 namespace qwen2vl::batch {
 
-// Throws qwen2vl::Error naming the row: kInvalidInput when rows of the
-// manifest conflict with each other (nested or aliased outputs, an output that
-// contains a row's model or config), kUsage when an output contains one of
-// `batch_files` (manifest, report, log folder) or the report is an input.
+// Throws qwen2vl::Error naming the row. The code is kInvalidInput when rows of
+// the manifest conflict with each other: nested or aliased outputs, or an
+// output that contains a row's model or config. It is kUsage when an output
+// contains one of `batch_files` (manifest, report, log folder) or the report
+// is an input.
 // Paths are compared after resolving symbolic links, so "out" and a link to it
 // are one folder.
 void check_path_conflicts(const Manifest& manifest, const std::vector<NamedPath>& batch_files,

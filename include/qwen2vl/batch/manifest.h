@@ -32,7 +32,7 @@ struct ManifestRules {
 // other extension a file whose first non-blank character is '[' or '{' is
 // JSON, anything else CSV.
 //
-// JSON: an array of objects, or an object whose "rows" key holds one. Each
+// JSON: an array of objects, or an object whose "rows" key contains one. Each
 // object has "model" and "output", and optionally "config" and "task"; any
 // other key is an error, so a misspelled key is not ignored.
 //

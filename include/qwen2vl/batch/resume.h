@@ -14,7 +14,7 @@ struct ResumeCheck {
   std::string reason;  // why it is or is not, for the log and the batch report
 };
 
-// True when OUTPUT/export_report.json exists, says "ok", was written by this
+// True when OUTPUT/export_report.json exists, has status "ok", was written by this
 // version of qwen2vl-export for the row's task with the same opset and
 // validation settings, and records the size and SHA-256 of the row's model and
 // config files as they are now. Hashes the files only when their sizes match.

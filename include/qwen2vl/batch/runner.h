@@ -18,7 +18,7 @@
 namespace qwen2vl::batch {
 
 // Environment variable that passes the batch's process id to each row's
-// export, which then asks the kernel to stop it when the batch dies.
+// export, which then requests SIGTERM from the kernel for when the batch dies.
 inline constexpr const char* kParentPidVariable = "QWEN2VL_BATCH_PID";
 
 // Settings of every row's export, from the flags of `qwen2vl-export batch`.
@@ -61,7 +61,7 @@ struct BatchResult {
 std::vector<std::string> export_command_line(const ManifestRow& row, const RunSettings& settings,
                                              const std::filesystem::path& report);
 
-// Run `rows`. Never throws for a failing row; its RowResult records what happened.
+// Run `rows`. A failing row does not make it throw: its RowResult records the outcome.
 // On SIGINT or SIGTERM no new row starts, the signal is passed to the running
 // rows (which remove their partial output) and the function returns once they
 // have ended, with interrupt_signal set. Throws qwen2vl::Error (kIo) when the

@@ -9,7 +9,7 @@
 
 namespace qwen2vl::batch {
 
-// Shard K of N (0 <= K < N) holds the rows at 0-based positions p with
+// Shard K of N (0 <= K < N) contains the rows at 0-based positions p with
 // p mod N == K, so N machines given 0/N ... N-1/N run every row exactly once.
 struct Shard {
   int64_t index = 0;

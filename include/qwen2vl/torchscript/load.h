@@ -20,7 +20,7 @@ struct LoadedModule {
 };
 
 // Throw qwen2vl::Error (kInvalidInput) unless `path` names a regular file,
-// with a message that says what to pass instead. load_torchscript calls it
+// with a message that names what to pass instead. load_torchscript calls it
 // first; the export calls it before reading config.json, so that a wrong
 // --model is reported as such.
 void check_model_path(const std::filesystem::path& path);
